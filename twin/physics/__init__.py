@@ -1,0 +1,6 @@
+"""Process physics: pure, vectorised numpy functions with explicit units.
+
+One module per process step: :mod:`melting`, :mod:`milling`, :mod:`oxidation`, :mod:`coating`,
+:mod:`metrology`; :mod:`psd` holds the particle-size distribution shared by milling and
+oxidation.
+"""
