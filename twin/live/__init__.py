@@ -1,0 +1,1 @@
+"""Live mode: the plant model run against wall-clock time, with OPC UA equipment."""
