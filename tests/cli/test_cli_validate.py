@@ -20,7 +20,8 @@ def test_validate_ok(name: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_validate_bad_override(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["validate", str(CONFIG_DIR / "powder_line.toml"), "--set", "stations.mill.count=x"])
+    code = main(["validate", str(CONFIG_DIR / "powder_line.toml"),
+                 "--set", "stations.mill.count=x"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and "stations.mill.count" in err[0]
