@@ -122,12 +122,28 @@ def _allowed_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
     """Field names of the nested model at ``loc`` (best effort, for error hints)."""
     current: Any = model
     for part in loc:
+        if isinstance(current, _DictOf):  # ``dict[str, Model]``: ``part`` is a user's key
+            current = current.model
+            continue
         fields = getattr(current, "model_fields", None)
         if fields is None or part not in fields:
             return []
-        current = _model_of(fields[part].annotation)
+        annotation = fields[part].annotation
+        args: tuple[Any, ...] = getattr(annotation, "__args__", ())
+        if getattr(annotation, "__origin__", None) is dict and len(args) == 2 \
+                and _model_of(args[-1]) is not None:
+            current = _DictOf(_model_of(args[-1]))
+        else:
+            current = _model_of(annotation)
     fields = getattr(current, "model_fields", None)
     return sorted(fields) if fields else []
+
+
+class _DictOf:
+    """Marks a ``dict[str, Model]`` level while walking an error location."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
 
 
 def _model_of(annotation: Any) -> Any:

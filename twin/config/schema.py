@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twin.config.tags import Endpoint, Tag, check_signal_name
+
 ALLOYING_ELEMENTS: frozenset[str] = frozenset(
     {"Ti", "Co", "Ni", "Cu", "Mg", "Zr", "V", "Mo", "W", "Mn", "Fe"}
 )
@@ -231,6 +233,9 @@ class MelterConfig(StationBase):
     heat_up_h: float = Field(default=0.25, ge=0)
     cool_down_h: float = Field(default=0.75, ge=0)
     kind: Literal["induction", "arc"] = "induction"
+    cold_after_h: float = Field(default=2.0, ge=0,
+                                description="idle longer than this and the next heat starts "
+                                            "with heat_up_h")
 
 
 class MillConfig(StationBase):
@@ -241,12 +246,64 @@ class MillConfig(StationBase):
     load_unload_h: float = Field(default=0.5, ge=0)
 
 
+class PlcEmulation(Frozen):
+    """How ``anode-twin plc`` emulates a station's PLC (OPC UA server); ignored elsewhere.
+
+    Times ending in ``_s`` are process seconds except ``heartbeat_timeout_s``, which is
+    wall-clock (it supervises the client connection, not the process).
+    """
+
+    port: int = Field(default=4841, ge=0, le=65535, description="0: any free port")
+    heartbeat_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600,
+        description="wall-clock s without a Heartbeat write before the local recipe takes over")
+    manufacturer: str = Field(default="anode-twin (emulated)", min_length=1)
+    model: str = Field(default="Emulated PLC", min_length=1)
+    serial_number: str = Field(default="EMU-0001", min_length=1)
+    software_revision: str = Field(default="1.0.0", min_length=1)
+    overtemp_band_c: float = Field(default=25.0, gt=0, le=500,
+                                   description="over-temperature alarm: PV above SP by more")
+    flow_deviation_rel: float = Field(default=0.10, gt=0, le=1,
+                                      description="flow alarm: |PV - SP| above this share of SP")
+    flow_deviation_s: float = Field(default=30.0, ge=0, description="... for longer than this")
+
+
+class FurnacePlc(PlcEmulation):
+    port: int = Field(default=4841, ge=0, le=65535, description="0: any free port")
+    model: str = Field(default="Emulated controlled-oxidation furnace", min_length=1)
+    zones: int = Field(default=3, ge=1, le=12, description="heating zones")
+    tau_s: float = Field(default=120.0, gt=0, le=7200, description="temperature loop lag")
+    unload_c: float = Field(default=100.0, ge=0, le=400, description="cooling ends below")
+    pressure_mbar: float = Field(default=1013.25, gt=0, le=2000,
+                                 description="local-recipe furnace pressure")
+    gas_flow_slm: float = Field(default=10.0, gt=0, le=1000,
+                                description="total process-gas flow (O2 flow = pO2 share)")
+    charge_d50_um: float = Field(default=5.0, gt=0, le=1000,
+                                 description="default charge particle size (client may write)")
+    charge_gsd: float = Field(default=1.8, gt=1, le=10)
+    initial_oxide_nm: float = Field(default=1.0, ge=0, le=100,
+                                    description="native oxide of a loaded charge")
+
+
+class SputterPlc(PlcEmulation):
+    port: int = Field(default=4842, ge=0, le=65535, description="0: any free port")
+    model: str = Field(default="Emulated magnetron sputter tool", min_length=1)
+    tau_s: float = Field(default=5.0, gt=0, le=600, description="power and flow lag")
+    substrate_tau_s: float = Field(default=120.0, gt=0, le=7200)
+    base_pressure_mtorr: float = Field(default=0.001, gt=0, le=1)
+    qcm_tooling_error_rel: float = Field(
+        default=0.03, ge=0, le=0.5,
+        description="sd of the thickness monitor's (hidden, seeded) tooling-factor error")
+    qcm_noise_nm: float = Field(default=0.1, ge=0, le=10)
+
+
 class OxidizerConfig(StationBase):
     capacity_kg: float = Field(default=60.0, gt=0)
     load_unload_h: float = Field(default=0.5, ge=0)
     limits: FurnaceLimits = FurnaceLimits()
     calibration: Calibration = Calibration()
     truth: FurnaceTruth = FurnaceTruth()
+    plc: FurnacePlc = FurnacePlc()
 
 
 class CoaterConfig(StationBase):
@@ -283,6 +340,7 @@ class SputterConfig(StationBase):
     limits: SputterLimits = SputterLimits()
     calibration: Calibration = Calibration()
     truth: SputterTruth = SputterTruth()
+    plc: SputterPlc = SputterPlc()
 
 
 class LabConfig(Frozen):
@@ -292,6 +350,16 @@ class LabConfig(Frozen):
     measure_h: float = Field(default=0.5, gt=0)
     noise_abs_nm: float = Field(default=0.15, ge=0, description="XPS inter-lab spread")
     noise_rel: float = Field(default=0.03, ge=0, le=1)
+    sample_count: int = Field(default=1, ge=1, le=1000,
+                              description="measure k (this) of every sample_every batches, "
+                                          "chosen at random (seeded)")
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> LabConfig:
+        if self.sample_count > self.sample_every:
+            raise ValueError(f"sample_count ({self.sample_count}) must not exceed "
+                             f"sample_every ({self.sample_every})")
+        return self
 
 
 class Stations(Frozen):
@@ -346,6 +414,28 @@ class ControlConfig(Frozen):
                                 description="no correction while |log(pred/aim)| is below")
     ewma_lambda: float = Field(default=0.3, gt=0, le=1)
     drift_lambda: float = Field(default=0.1, ge=0, le=1, description="double-EWMA drift weight")
+    # Added for twin/control (virtual metrology and run-to-run control).
+    loop_modes: dict[str, Literal["off", "advisory", "closed_loop"]] = Field(
+        default_factory=dict,
+        description="mode per loop, overriding `mode`; key: tool path (line1.oxidizer1) or kind "
+                    "(oxidizer, sputter)")
+    gain_ratio_max: float = Field(default=2.0, gt=0, le=10,
+                                  description="largest true/model gain ratio the loop must "
+                                              "stay stable for (checked at load)")
+    move_max_frac: float = Field(default=0.5, gt=0, le=1,
+                                 description="largest knob change per batch, share of its range")
+    interval_level: float = Field(default=0.90, gt=0.5, lt=1,
+                                  description="coverage of the VM prediction interval")
+    min_reliability: float = Field(default=0.6, ge=0, le=1,
+                                   description="VM reliability below which a batch is held")
+    min_lab_results: int = Field(default=3, ge=0, le=1000,
+                                 description="lab results a tool needs before release on VM")
+    outlier_sigma: float = Field(default=4.0, ge=2, le=50,
+                                 description="lab residual beyond which a result is an outlier")
+    max_gap_s: float = Field(default=120.0, ge=0,
+                             description="longest hole in a process record still trusted, s")
+    midstep: bool = Field(default=True,
+                          description="re-predict during the step and trim the remaining hold")
 
     @model_validator(mode="after")
     def _aim_in_window(self) -> ControlConfig:
@@ -355,6 +445,47 @@ class ControlConfig(Frozen):
         if not lo <= self.aim_nm <= hi:
             raise ValueError(f"aim_nm {self.aim_nm} is outside window_nm {self.window_nm}")
         return self
+
+    @model_validator(mode="after")
+    def _stable(self) -> ControlConfig:
+        # The closed-loop stability condition of the (double-)EWMA offset update, checked
+        # once at load (see twin.control.stability for the derivation).
+        from twin.control.stability import stability_problem
+
+        problem = stability_problem(self.ewma_lambda, self.drift_lambda, self.gain_ratio_max)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Disposition(Frozen):
+    """Rules that release, hold, rework or scrap a batch (quality decisions)."""
+
+    release_on_prediction: bool = Field(
+        default=True, description="release unmeasured batches whose predicted oxide passes; "
+                                  "false: every batch waits for a lab result")
+    min_within_50pct_share: float = Field(
+        default=0.9, ge=0, le=1,
+        description="share of the surface within +-50 % of the mean oxide a batch needs")
+    max_reworks: int = Field(default=1, ge=0, le=5,
+                             description="re-oxidations of a too-thin charge before scrap")
+
+
+class Campaign(Alloy):
+    """One alloy campaign: ``heats`` heats of this composition, then the next campaign."""
+
+    heats: int = Field(default=10, ge=1, le=100000)
+
+
+class Production(Frozen):
+    """Production plan and the run's calendar anchor."""
+
+    start_iso: str = Field(
+        default="2025-01-06T00:00:00",
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+        description="local time that simulation time 0 stands for (a Monday by default)")
+    campaigns: tuple[Campaign, ...] = Field(
+        default=(), description="alloy campaigns in rotation; empty: [alloy] only")
 
 
 class Release(Frozen):
@@ -381,6 +512,29 @@ class PlantConfig(Frozen):
     disturbances: Disturbances = Disturbances()
     control: ControlConfig = ControlConfig()
     release: Release = Release()
+    disposition: Disposition = Disposition()
+    production: Production = Production()
+    endpoints: dict[str, Endpoint] = Field(default_factory=dict,
+                                           description="OPC UA servers (PLCs) by name")
+    tags: dict[str, Tag] = Field(default_factory=dict,
+                                 description="logical signal (dotted path) -> PLC node")
+
+    @model_validator(mode="after")
+    def _tags_consistent(self) -> PlantConfig:
+        # A tag map is edited by hand per site: catch a misspelt endpoint or plant root here,
+        # at load, rather than as a station that silently stays simulated.
+        for name, tag in self.tags.items():
+            check_signal_name(name)
+            if name.split(".", 1)[0] != self.plant.name:
+                raise ValueError(
+                    f"tag {name!r}: must start with the plant name '{self.plant.name}.'"
+                )
+            if tag.endpoint not in self.endpoints:
+                have = ", ".join(sorted(self.endpoints)) or "none defined"
+                raise ValueError(
+                    f"tag {name!r}: endpoint {tag.endpoint!r} is not in [endpoints] ({have})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _form_consistent(self) -> PlantConfig:
@@ -392,6 +546,10 @@ class PlantConfig(Frozen):
         ox = self.recipes.oxidation
         if self.alloy.base == "Sn" and ox is not None and ox.hold_c >= 231.9:
             raise ValueError(f"recipes.oxidation.hold_c {ox.hold_c} melts tin (231.9 °C)")
+        for i, camp in enumerate(self.production.campaigns):
+            if camp.base == "Sn" and ox is not None and ox.hold_c >= 231.9:
+                raise ValueError(f"production.campaigns.{i}: a tin alloy with "
+                                 f"recipes.oxidation.hold_c {ox.hold_c} melts (231.9 °C)")
         return self
 
 

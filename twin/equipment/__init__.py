@@ -1,0 +1,1 @@
+"""Equipment behind a small interface: simulated in-process, or OPC UA (live)."""

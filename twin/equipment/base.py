@@ -1,0 +1,128 @@
+"""The small equipment interface every station talks to.
+
+A station asks its equipment to run one recipe step and gets back the process values the
+equipment actually saw. Two implementations plug in behind the same interface, as transports
+do in httpx: :mod:`twin.equipment.simulated` (in-process, for studies and tests) and the
+OPC UA equipment of the live twin. The interface is SimPy-aware: :meth:`Equipment.execute` is
+a SimPy process body, so a live implementation can wait on PLC events through the same
+``env`` while the plant model stays unchanged.
+
+The simulation core never imports asyncua; nothing here does either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import simpy
+
+StepStatus = Literal["ok", "aborted", "gap"]
+"""``ok``: ran to the end; ``aborted``: stopped early (fault, trip, operator abort);
+``gap``: ran, but the process-value record has holes (see :attr:`StepResult.gaps`)."""
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """One recipe step for one batch.
+
+    Attributes
+    ----------
+    batch_id : str
+        The unit being processed (heat, mill lot, charge, roll, sheet run).
+    recipe_id : str
+        Recipe name and revision, e.g. ``'oxidation:850C-30min'``.
+    kind : str
+        What the step does: ``'melt'``, ``'mill'``, ``'oxidize'``, ``'coat'``, ``'sputter'``.
+    setpoints : Mapping[str, float]
+        Flat named setpoints with units in the names (``hold_c``, ``ramp_c_per_min``,
+        ``hold_min``, ``cool_c_per_min``, ``po2_atm``, ``ph2o_atm``; ``power_w``,
+        ``o2_sccm``, ``deposit_min``, ``oxidize_min`` ...).
+    context : Mapping[str, Any]
+        What the material brings (particle sizes, base element, initial oxide, mass ...).
+        Simulated equipment uses it to compute the hidden truth; live equipment ignores it.
+    """
+
+    batch_id: str
+    recipe_id: str
+    kind: str
+    setpoints: Mapping[str, float]
+    context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What the equipment reports after a step.
+
+    Attributes
+    ----------
+    path : str
+        Dotted component path of the equipment.
+    batch_id : str
+        The unit processed.
+    status : {'ok', 'aborted', 'gap'}
+        Outcome (see :data:`StepStatus`).
+    start_s, end_s : float
+        Simulation time at start and end of the step, s.
+    actual : Any
+        Process-value trajectory seen: a :class:`twin.physics.oxidation.Profile` of the
+        indicated values for furnaces; ``None`` where :attr:`values` says it all.
+    values : Mapping[str, float]
+        Scalar actual process values with units in the names (e.g. ``power_kw``,
+        ``hold_c_mean``, ``o2_sccm``), and for an aborted step ``completed_fraction``.
+    gaps : tuple of (float, float)
+        Holes in the record, (start_s, end_s) pairs; empty when complete.
+    fault : str
+        Why the step was aborted (``''`` when it was not).
+    truth : Any
+        Simulated equipment only: an opaque handle to the hidden true result (e.g. the true
+        oxide) that the lab can measure. The twin's prediction never reads it.
+    """
+
+    path: str
+    batch_id: str
+    status: StepStatus
+    start_s: float
+    end_s: float
+    actual: Any = None
+    values: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    gaps: tuple[tuple[float, float], ...] = ()
+    fault: str = ""
+    truth: Any = None
+
+    @property
+    def duration_s(self) -> float:
+        """Time the step took, s."""
+        return self.end_s - self.start_s
+
+
+@runtime_checkable
+class Equipment(Protocol):
+    """A tool the plant model runs recipe steps on.
+
+    Attributes
+    ----------
+    path : str
+        Dotted component path (``line1.oxidizer1``); also the OPC UA browse path.
+    """
+
+    path: str
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Run one step; a SimPy process body that returns the :class:`StepResult`."""
+        ...
+
+    def recover(self, env: simpy.Environment,
+                result: StepResult) -> Generator[simpy.Event, Any, float]:
+        """Wait until the equipment is ready again after an aborted step; return downtime, s."""
+        ...
+
+    def maintain(self, env: simpy.Environment,
+                 duration_s: float) -> Generator[simpy.Event, Any, float]:
+        """Planned maintenance of ``duration_s``; return the time it took, s."""
+        ...

@@ -1,0 +1,485 @@
+"""The hidden "true" process of the oxidation furnace and the sputter tool.
+
+One implementation, shared by the in-process simulated equipment
+(:mod:`twin.equipment.simulated`) and the emulated PLCs (``connectors/emulators``), so that a
+study run and a live run against an emulator see the same plant. The twin's own prediction
+never reads anything in this module: it only sees the process values the equipment reports.
+
+What the truth adds to the textbook physics
+-------------------------------------------
+Furnace
+    * The PLC controls the *indicated* temperature (its thermocouple). The charge sits at
+      ``indicated + thermocouple_offset_c``.
+    * The indicated temperature follows its setpoint with a first-order lag (time constant
+      ``tau_s``), never faster than the furnace's maximum ramp rate, with a seeded
+      fluctuation whose stationary standard deviation is ``temperature_noise_c`` whatever
+      the step size.
+    * The gas the charge sees is the set partial pressure times ``1 + o2_flow_bias_rel``
+      (a mass-flow controller that reads low or high).
+    * Oxide grows with the oxidation physics, its rate constants scaled by
+      ``rate_factor * (1 + rate_drift_per_day * days)`` (a real tube furnace grows about
+      half the textbook oxide; the factor drifts as the tube ages), and each charge gets a
+      seeded batch-to-batch factor of relative size ``thickness_spread_rel / 2`` plus a
+      bed-position spread of relative size ``thickness_spread_rel`` inside the charge.
+Sputter tool
+    * Deposition and reactive-oxidation rates are the coating physics' rates times the
+      drifting rate factor; the O2 the target sees is the set flow times
+      ``1 + o2_flow_bias_rel``; each run gets a seeded spread of ``thickness_spread_rel``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from twin.config.schema import FurnaceLimits, FurnaceTruth, SputterLimits, SputterTruth
+from twin.physics.oxidation_profile import Profile
+
+if TYPE_CHECKING:
+    from twin.physics.oxidation import OxideDistribution
+    from twin.physics.psd import SizeDistribution
+
+SECONDS_PER_DAY = 86400.0
+
+#: Setpoint names a furnace step understands (the PLC's writable tags).
+FURNACE_SETPOINTS: tuple[str, ...] = ("temperature_c", "ramp_c_per_min", "po2_atm", "ph2o_atm")
+
+
+def drifted(factor: float, drift_per_day: float, t_s: float) -> float:
+    """Rate factor after ``t_s`` seconds of linear relative drift (never below 1 % of start)."""
+    return factor * max(0.01, 1.0 + drift_per_day * t_s / SECONDS_PER_DAY)
+
+
+@dataclass(frozen=True, slots=True)
+class FurnaceState:
+    """Instantaneous state of one furnace (what its PLC would show, plus the truth).
+
+    Attributes
+    ----------
+    time_s : float
+        Process time since the start of the run, s.
+    indicated_c : float
+        Indicated (thermocouple) temperature, °C: the controlled variable.
+    true_c : float
+        Temperature the charge actually sees, °C.
+    po2_atm, ph2o_atm : float
+        Partial pressures the charge actually sees, atm.
+    oxide_nm : float
+        True oxide accumulated on a flat Si witness surface in this furnace run, nm
+        (only advanced by :meth:`TrueFurnace.step` when ``track_oxide`` is on).
+    """
+
+    time_s: float = 0.0
+    indicated_c: float = 25.0
+    true_c: float = 25.0
+    po2_atm: float = 0.0
+    ph2o_atm: float = 0.0
+    oxide_nm: float = 0.0
+
+
+class TrueFurnace:
+    """Hidden true dynamics and oxide growth of one oxidation furnace.
+
+    Parameters
+    ----------
+    truth : FurnaceTruth
+        Offsets, biases, rate factor and spreads of this furnace (configuration).
+    limits : FurnaceLimits
+        Equipment limits; setpoints are clipped to them as a PLC would.
+    rng : numpy.random.Generator
+        This furnace's own stream (noise, batch-to-batch spread).
+    tau_s : float
+        Time constant of the temperature loop, s.
+    """
+
+    def __init__(self, truth: FurnaceTruth, limits: FurnaceLimits, rng: np.random.Generator,
+                 *, tau_s: float = 120.0) -> None:
+        if tau_s <= 0:
+            raise ValueError(f"tau_s must be > 0, got {tau_s}")
+        self.truth = truth
+        self.limits = limits
+        self.rng = rng
+        self.tau_s = float(tau_s)
+
+    # -- rates ---------------------------------------------------------------------------
+    def rate_factor(self, t_s: float) -> float:
+        """True/textbook rate factor at run time ``t_s`` (s), with its drift."""
+        return drifted(self.truth.rate_factor, self.truth.rate_drift_per_day, t_s)
+
+    def _clip(self, name: str, value: float) -> float:
+        lo, hi = getattr(self.limits, name)
+        return min(max(float(value), lo), hi)
+
+    # -- dynamics ------------------------------------------------------------------------
+    def initial_state(self, t_s: float = 0.0, temperature_c: float = 25.0) -> FurnaceState:
+        """A cold, gas-free furnace at ``temperature_c`` (indicated) at time ``t_s``."""
+        return FurnaceState(time_s=t_s, indicated_c=temperature_c,
+                            true_c=temperature_c + self.truth.thermocouple_offset_c)
+
+    def step(self, state: FurnaceState, setpoints: Mapping[str, float], dt_s: float, *,
+             track_oxide: bool = False) -> FurnaceState:
+        """Advance the furnace by ``dt_s`` seconds toward ``setpoints``.
+
+        Parameters
+        ----------
+        state : FurnaceState
+            State at the start of the step.
+        setpoints : Mapping[str, float]
+            ``temperature_c`` (indicated setpoint, °C; required), optional ``ramp_c_per_min``
+            (ramp limit, °C/min), ``po2_atm`` and ``ph2o_atm`` (set partial pressures, atm).
+            Values are clipped to the furnace limits.
+        dt_s : float
+            Step, s (> 0).
+        track_oxide : bool
+            Also grow the flat-witness oxide in ``state.oxide_nm`` (costs one physics call).
+
+        Returns
+        -------
+        FurnaceState
+        """
+        if dt_s <= 0:
+            raise ValueError(f"dt_s must be > 0, got {dt_s}")
+        sp = self._clip("temperature_c", setpoints["temperature_c"])
+        ramp_max = self.limits.ramp_c_per_min[1]
+        ramp = min(self._clip("ramp_c_per_min", setpoints.get("ramp_c_per_min", ramp_max)),
+                   ramp_max)
+        alpha = 1.0 - math.exp(-dt_s / self.tau_s)
+        move = alpha * (sp - state.indicated_c)
+        max_move = ramp / 60.0 * dt_s
+        move = min(max(move, -max_move), max_move)
+        # Noise scaled so that its stationary spread is temperature_noise_c for any dt_s.
+        sd = self.truth.temperature_noise_c * math.sqrt(1.0 - (1.0 - alpha) ** 2)
+        indicated = state.indicated_c + move + (sd * float(self.rng.standard_normal())
+                                                if sd > 0 else 0.0)
+        bias = 1.0 + self.truth.o2_flow_bias_rel
+        po2 = min(self._clip("po2_atm", setpoints.get("po2_atm", 0.0)) * bias, 1.0)
+        ph2o = self._clip("ph2o_atm", setpoints.get("ph2o_atm", 0.0))
+        true_c = indicated + self.truth.thermocouple_offset_c
+        oxide = state.oxide_nm
+        if track_oxide:
+            oxide = self._grow_witness(state, true_c, po2, ph2o, dt_s)
+        return FurnaceState(time_s=state.time_s + dt_s, indicated_c=indicated, true_c=true_c,
+                            po2_atm=po2, ph2o_atm=ph2o, oxide_nm=oxide)
+
+    def _grow_witness(self, state: FurnaceState, true_c: float, po2: float, ph2o: float,
+                      dt_s: float) -> float:
+        from twin.physics.oxidation import Calibration, grow_flat
+
+        if po2 <= 0 and ph2o <= 0:
+            return state.oxide_nm
+        rf = self.rate_factor(state.time_s)
+        mid_c = 0.5 * (state.true_c + true_c)
+        prof = Profile.constant(temperature_c=mid_c, duration_s=dt_s, po2_atm=po2,
+                                ph2o_atm=ph2o)
+        return float(grow_flat(prof, initial_nm=state.oxide_nm,
+                               calibration=Calibration(b_factor=rf, ba_factor=rf, c_factor=rf)))
+
+    def run_profile(self, setpoints_profile: Profile, dt_s: float = 30.0, *,
+                    t0_s: float = 0.0, offset_c: float = 0.0) -> tuple[Profile, Profile]:
+        """Run a whole setpoint profile; return the (indicated, true) process profiles.
+
+        The same dynamics as :meth:`step`, on a grid of ``dt_s`` seconds, starting from the
+        profile's first setpoint (a furnace loaded at its start temperature).
+
+        Parameters
+        ----------
+        setpoints_profile : Profile
+            Indicated-temperature and gas setpoints over time.
+        dt_s : float
+            Grid step, s.
+        t0_s : float
+            Run time at which the profile starts, s (only the rate drift uses it).
+        offset_c : float
+            A process disturbance of this charge (load, controller tuning), °C at the peak
+            setpoint: the controlled temperature settles this far off its setpoint, in
+            proportion to the elevation above the start. The PLC sees it.
+
+        Returns
+        -------
+        tuple of Profile
+            ``(indicated, true)``: the indicated process value the PLC reports and what
+            the charge actually saw, on the same time knots.
+        """
+        t_end = float(setpoints_profile.duration_s)
+        n = max(1, int(math.ceil(t_end / dt_s)))
+        times = np.linspace(0.0, t_end, n + 1)
+        sp_t = np.asarray(setpoints_profile.time_s, dtype=float)
+        sp_c = np.interp(times, sp_t, np.asarray(setpoints_profile.temperature_c, dtype=float))
+        sp_o2 = np.interp(times, sp_t, np.asarray(setpoints_profile.po2_atm, dtype=float))
+        sp_h2o = np.interp(times, sp_t, np.asarray(setpoints_profile.ph2o_atm, dtype=float))
+        ind = self._lag(sp_c, float(times[1] - times[0]) if n else dt_s)
+        if offset_c:
+            lift = float(sp_c.max() - sp_c[0]) or 1.0
+            ind = ind + offset_c * (sp_c - sp_c[0]) / lift
+        lo, hi = self.limits.po2_atm
+        po2 = np.minimum(np.clip(sp_o2, lo, hi) * (1.0 + self.truth.o2_flow_bias_rel), 1.0)
+        ph2o = np.clip(sp_h2o, *self.limits.ph2o_atm)
+        indicated = Profile(time_s=times, temperature_c=ind, po2_atm=np.clip(sp_o2, lo, hi),
+                            ph2o_atm=ph2o)
+        true = Profile(time_s=times, temperature_c=ind + self.truth.thermocouple_offset_c,
+                       po2_atm=po2, ph2o_atm=ph2o)
+        return indicated, true
+
+    def _lag(self, sp_c: np.ndarray, dt_s: float) -> np.ndarray:
+        # The loop of step() on arrays: a rate-limited first-order lag plus the same noise.
+        lo, hi = self.limits.temperature_c
+        sp = np.clip(sp_c, lo, hi)
+        alpha = 1.0 - math.exp(-dt_s / self.tau_s)
+        max_move = self.limits.ramp_c_per_min[1] / 60.0 * dt_s
+        sd = self.truth.temperature_noise_c * math.sqrt(1.0 - (1.0 - alpha) ** 2)
+        noise = sd * self.rng.standard_normal(sp.size) if sd > 0 else np.zeros(sp.size)
+        out = _linear_lag(sp, noise, alpha)
+        moves = alpha * (sp[1:] - out[:-1])
+        if np.all(np.abs(moves) <= max_move):
+            return out  # the ramp limit never bound: the linear filter is the loop's result
+        x = float(sp[0])
+        out[0] = x
+        for i in range(1, sp.size):  # sequential when the ramp limit binds
+            move = alpha * (float(sp[i]) - x)
+            x += min(max(move, -max_move), max_move) + float(noise[i])
+            out[i] = x
+        return out
+
+    # -- oxide ---------------------------------------------------------------------------
+    def true_oxide(self, true_profile: Profile, psd: SizeDistribution, *, material: str,
+                   initial_nm: float, t_s: float, **kw: Any) -> OxideDistribution:
+        """True oxide of one charge: the physics at the true rate, plus seeded spreads.
+
+        Parameters
+        ----------
+        true_profile : Profile
+            What the charge actually saw (second item of :meth:`run_profile`).
+        psd : SizeDistribution
+            Particle sizes of the charge.
+        material : str
+            Oxidising base element (``'Si'`` or ``'Sn'``).
+        initial_nm : float
+            Oxide present when the charge was loaded (native oxide), nm.
+        t_s : float
+            Run time of the charge, s (sets the drifted rate factor).
+        **kw
+            Passed on to :func:`twin.physics.oxidation.grow_particles` (orientation,
+            thin_model, si_area_fraction, copper ...).
+
+        Returns
+        -------
+        OxideDistribution
+        """
+        from twin.physics.oxidation import Calibration, grow_particles
+
+        rf = self.rate_factor(t_s)
+        cal = Calibration(b_factor=rf, ba_factor=rf, c_factor=rf)
+        dist = grow_particles(true_profile, psd, material=material, initial_nm=initial_nm,
+                              calibration=cal, **kw)
+        return spread_oxide(dist, self.rng, self.truth.thickness_spread_rel)
+
+
+def spread_oxide(dist: OxideDistribution, rng: np.random.Generator,
+                 spread_rel: float) -> OxideDistribution:
+    """Apply a seeded batch factor and a bed-position spread to an oxide distribution.
+
+    The batch factor is log-normal with relative size ``spread_rel / 2``; the bed-position
+    spread widens p5/p95 (and lowers the within-±50 % share) as a log-normal of relative
+    size ``spread_rel`` combined with the particle-size spread.
+    """
+    if spread_rel <= 0:
+        return dist
+    factor = float(np.exp(0.5 * spread_rel * rng.standard_normal()))
+    s_bed = math.log1p(spread_rel)
+    mean = dist.mean_nm * factor
+    p50 = dist.p50_nm * factor
+
+    def widen(p: float, z: float) -> float:
+        # Combine log-spreads in quadrature around the median.
+        if p <= 0 or p50 <= 0:
+            return p * factor
+        s_psd = abs(math.log(p * factor / p50)) / abs(z)
+        return p50 * math.exp(math.copysign(math.hypot(s_psd, s_bed), z) * abs(z))
+
+    p5 = widen(dist.p5_nm, -1.645)
+    p95 = widen(dist.p95_nm, 1.645)
+    # Share of the charge within ±50 % of the mean once the bed spread is added (log-normal).
+    s_tot = max((math.log(p95) - math.log(p5)) / (2 * 1.645), 1e-9) if p5 > 0 else s_bed
+    mu = math.log(p50) if p50 > 0 else 0.0
+    within = (_norm_cdf((math.log(1.5 * mean) - mu) / s_tot)
+              - _norm_cdf((math.log(0.5 * mean) - mu) / s_tot)) if mean > 0 else 0.0
+    within = min(within, dist.within_50pct_share) if dist.within_50pct_share > 0 else within
+    changes: dict[str, Any] = {"mean_nm": mean, "p5_nm": p5, "p50_nm": p50, "p95_nm": p95,
+                               "within_50pct_share": within}
+    thick = getattr(dist, "thickness_nm", None)
+    if thick is not None:
+        changes["thickness_nm"] = np.asarray(thick) * factor
+    return replace(dist, **changes)
+
+
+def _linear_lag(sp: np.ndarray, noise: np.ndarray, alpha: float, block: int = 256) -> np.ndarray:
+    """``x[i] = x[i-1] + alpha*(sp[i] - x[i-1]) + noise[i]``, ``x[0] = sp[0]``, vectorised.
+
+    Solved in closed form, ``x[i] = r**i * (x0 + sum_j r**-j * u[j])`` with ``r = 1 - alpha``,
+    in blocks short enough that ``r**-j`` stays far from overflow.
+    """
+    r = 1.0 - alpha
+    out = np.empty(sp.size)
+    out[0] = sp[0]
+    u = alpha * sp + noise
+    x = float(sp[0])
+    i = 1
+    while i < sp.size:
+        j = min(i + block, sp.size)
+        k = np.arange(1, j - i + 1, dtype=float)
+        pw = r**k
+        out[i:j] = pw * (x + np.cumsum(u[i:j] / pw))
+        x = float(out[j - 1])
+        i = j
+    return out
+
+
+def _norm_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sputter tool
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SputterState:
+    """Instantaneous state of one sputter tool.
+
+    Attributes
+    ----------
+    time_s : float
+        Run time, s.
+    power_w : float
+        Target power, W.
+    o2_sccm : float
+        O2 flow actually reaching the chamber, sccm.
+    film_nm : float
+        True film deposited on the current sheets in this run, nm.
+    cap_nm : float
+        True reactive oxide cap grown in this run, nm.
+    """
+
+    time_s: float = 0.0
+    power_w: float = 0.0
+    o2_sccm: float = 0.0
+    film_nm: float = 0.0
+    cap_nm: float = 0.0
+
+
+class TrueSputter:
+    """Hidden true deposition and reactive-oxidation rates of one sputter tool.
+
+    Parameters
+    ----------
+    truth : SputterTruth
+        Rate factor, drift, O2 bias and spread of this tool.
+    limits : SputterLimits
+        Equipment limits; setpoints are clipped to them.
+    rng : numpy.random.Generator
+        This tool's own stream.
+    material : {'Si', 'Sn'}
+        Target material.
+    tau_s : float
+        Time constant of the power supply and flow controllers, s.
+    """
+
+    def __init__(self, truth: SputterTruth, limits: SputterLimits, rng: np.random.Generator,
+                 *, material: str = "Si", tau_s: float = 5.0) -> None:
+        if material not in ("Si", "Sn"):
+            raise ValueError(f"material must be 'Si' or 'Sn', got {material!r}")
+        self.material: Literal["Si", "Sn"] = "Si" if material == "Si" else "Sn"
+        self.truth = truth
+        self.limits = limits
+        self.rng = rng
+        self.tau_s = float(tau_s)
+
+    def rate_factor(self, t_s: float) -> float:
+        """True/textbook rate factor at run time ``t_s`` (s), with its drift."""
+        return drifted(self.truth.rate_factor, self.truth.rate_drift_per_day, t_s)
+
+    def _clip(self, name: str, value: float) -> float:
+        lo, hi = getattr(self.limits, name)
+        return min(max(float(value), lo), hi)
+
+    def actual(self, setpoints: Mapping[str, float]) -> dict[str, float]:
+        """Process values the chamber actually runs at for ``setpoints`` (clipped, biased).
+
+        Keys: ``power_w``, ``pressure_mtorr``, ``ar_sccm``, ``o2_sccm`` (true flow),
+        ``substrate_temperature_c``.
+        """
+        out = {k: self._clip(k, setpoints[k])
+               for k in ("power_w", "pressure_mtorr", "ar_sccm", "substrate_temperature_c")
+               if k in setpoints}
+        out["o2_sccm"] = self._clip("o2_sccm", setpoints.get("o2_sccm", 0.0)) * (
+            1.0 + self.truth.o2_flow_bias_rel)
+        return out
+
+    def _rates(self, act: Mapping[str, float], t_s: float) -> tuple[float, float]:
+        from twin.physics import coating
+
+        rf = self.rate_factor(t_s)
+        p = act.get("pressure_mtorr", coating.REF_PRESSURE_MTORR)
+        w = act.get("power_w", coating.REF_POWER_W)
+        film = coating.deposition_rate_nm_min(w, p, material=self.material)
+        cap = coating.cap_rate_nm_min(act.get("ar_sccm", 25.0), act["o2_sccm"], power_w=w,
+                                      pressure_mtorr=p, material=self.material)
+        return rf * film, rf * cap
+
+    def step(self, state: SputterState, setpoints: Mapping[str, float], dt_s: float, *,
+             mode: str) -> SputterState:
+        """Advance by ``dt_s`` s in ``mode`` ``'idle'``, ``'deposit'`` or ``'oxidize'``.
+
+        Deposition adds film at the coating physics' rate for the actual power and pressure
+        times the drifting rate factor; ``'oxidize'`` grows the reactive cap at the rate for
+        the actual O2 flow. The run-to-run spread is :meth:`run_spread`, not per step.
+        """
+        if mode not in ("idle", "deposit", "oxidize"):
+            raise ValueError(f"mode must be 'idle', 'deposit' or 'oxidize', got {mode!r}")
+        act = self.actual(setpoints)
+        alpha = 1.0 - math.exp(-dt_s / self.tau_s)
+        target = act.get("power_w", 0.0) if mode != "idle" else 0.0
+        power = state.power_w + alpha * (target - state.power_w)
+        film, cap = state.film_nm, state.cap_nm
+        if mode != "idle":
+            r_film, r_cap = self._rates({**act, "power_w": max(power, 1e-6)}, state.time_s)
+            if mode == "deposit":
+                film += r_film * dt_s / 60.0
+            else:
+                cap += r_cap * dt_s / 60.0
+        return SputterState(time_s=state.time_s + dt_s, power_w=power, o2_sccm=act["o2_sccm"],
+                            film_nm=film, cap_nm=cap)
+
+    def run_recipe(self, setpoints: Mapping[str, float], t_s: float) -> dict[str, float]:
+        """One whole deposit + oxidize run, in closed form (what :meth:`step` integrates).
+
+        Parameters
+        ----------
+        setpoints : Mapping[str, float]
+            ``power_w``, ``pressure_mtorr``, ``ar_sccm``, ``o2_sccm``, ``deposit_min``,
+            ``oxidize_min`` (and optionally ``substrate_temperature_c``).
+        t_s : float
+            Run time at the start, s (sets the drifted rate factor).
+
+        Returns
+        -------
+        dict
+            Actual process values (``power_w``, ``pressure_mtorr``, ``ar_sccm``,
+            ``o2_sccm``), and the true ``film_nm`` and ``cap_nm`` with this run's spread.
+        """
+        act = self.actual(setpoints)
+        r_film, r_cap = self._rates(act, t_s)
+        dep = self._clip("deposit_min", setpoints.get("deposit_min", 0.0))
+        ox = max(0.0, float(setpoints.get("oxidize_min", 0.0)))
+        spread = self.run_spread()
+        return {**act, "film_nm": r_film * dep * spread, "cap_nm": r_cap * ox * spread}
+
+    def run_spread(self) -> float:
+        """Seeded run-to-run thickness factor (log-normal, relative size thickness_spread_rel)."""
+        s = self.truth.thickness_spread_rel
+        return float(np.exp(s * self.rng.standard_normal())) if s > 0 else 1.0

@@ -1,0 +1,124 @@
+"""The metrology lab and the disposition rules.
+
+Sampling: ``sample_count`` (k) of every ``sample_every`` (n) batches are measured, the k chosen
+at random in each group of n (seeded), so the sample never aliases with a cycle in the line.
+A batch is also measured when its step was aborted, when the twin's prediction fails the
+rules, or when ``release_on_prediction`` is off.
+
+A measured batch waits in its station's output buffer, on hold, for the turnaround (transport,
+preparation, queue) and the measurement on one of the lab's ``count`` instruments; the
+thickness is the true thickness with the XPS noise model of :mod:`twin.physics.metrology`.
+
+Disposition (:func:`decide`): **release** when the thickness (measured, else predicted) is in
+the window and the predicted uniformity passes; **rework** (re-oxidise) when too thin and
+reworks are left; **scrap** when too thick, not uniform, or out of reworks; **hold** is the
+state of a batch still waiting for its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from twin.config.schema import Disposition, LabConfig
+from twin.physics.metrology import measure_thickness_nm
+from twin.plant.breakdowns import HOUR_S
+from twin.plant.components import Component
+from twin.plant.station import Context
+
+
+def decide(thickness_nm: float, within_50pct_share: float, reworks: int, *,
+           window_nm: tuple[float, float], rules: Disposition,
+           can_rework: bool = True) -> tuple[str, str]:
+    """Disposition of one batch: ``(decision, reason)``.
+
+    Parameters
+    ----------
+    thickness_nm : float
+        Mean oxide thickness (measured when there is a lab result, else predicted), nm.
+    within_50pct_share : float
+        Share of the surface within ±50 % of the mean (predicted), 0..1.
+    reworks : int
+        Reworks the batch has had.
+    window_nm : (float, float)
+        Release window of the mean thickness, nm.
+    rules : Disposition
+        Configured rules.
+    can_rework : bool
+        Whether the route can rework this kind of batch at all.
+    """
+    lo, hi = window_nm
+    if not np.isfinite(thickness_nm):
+        return "hold", "no thickness"
+    if thickness_nm > hi:
+        return "scrap", f"oxide {thickness_nm:.3g} nm above {hi:g} nm"
+    if within_50pct_share < rules.min_within_50pct_share:
+        return "scrap", (f"uniformity {within_50pct_share:.2f} below "
+                         f"{rules.min_within_50pct_share:g}")
+    if thickness_nm < lo:
+        if can_rework and reworks < rules.max_reworks:
+            return "rework", f"oxide {thickness_nm:.3g} nm below {lo:g} nm"
+        return "scrap", f"oxide {thickness_nm:.3g} nm below {lo:g} nm, no rework left"
+    return "release", "in window"
+
+
+class Sampler:
+    """Chooses k of every n batches at random (seeded)."""
+
+    def __init__(self, k: int, n: int, rng: np.random.Generator) -> None:
+        self.k, self.n, self.rng = k, n, rng
+        self._group: set[int] = set()
+        self._i = 0
+
+    def pick(self) -> bool:
+        """True when the next batch is to be measured."""
+        pos = self._i % self.n
+        if pos == 0:
+            self._group = {int(j) for j in self.rng.choice(self.n, self.k, replace=False)}
+        self._i += 1
+        return pos in self._group
+
+
+class Lab(Component):
+    """The metrology lab (``line1.lab``): turnaround, instruments, XPS noise."""
+
+    def __init__(self, ctx: Context, parent: Component, cfg: LabConfig) -> None:
+        super().__init__("lab", parent)
+        self.ctx = ctx
+        self.env = ctx.env
+        self.cfg = cfg
+        self.instruments = simpy.Resource(ctx.env, capacity=cfg.count)
+        self.rng = ctx.rng.stream(f"{self.path}.noise")
+        self.sampler = Sampler(cfg.sample_count, cfg.sample_every,
+                               ctx.rng.stream(f"{self.path}.sampling"))
+        self.busy = 0
+        self.measured = 0
+        ctx.historian.register(self.path, "idle", self.env.now)
+
+    def submit(self, batch_id: str, true_nm: float,
+               done: Callable[[float], None]) -> None:
+        """Measure a batch: ``done(measured_nm)`` is called when the result is reported."""
+        self.env.process(self._measure(batch_id, true_nm, done))
+
+    def _measure(self, batch_id: str, true_nm: float,
+                 done: Callable[[float], None]) -> Generator[simpy.Event, Any, None]:
+        env, h = self.env, self.ctx.historian
+        h.event(env.now, self.path, "sample:received", batch_id)
+        yield env.timeout(self.cfg.turnaround_h * HOUR_S)
+        with self.instruments.request() as req:
+            yield req
+            self.busy += 1
+            h.set_state(self.path, "working", env.now)
+            yield env.timeout(self.cfg.measure_h * HOUR_S)
+            self.busy -= 1
+            if self.busy == 0:
+                h.set_state(self.path, "idle", env.now)
+        measured = float(measure_thickness_nm(true_nm, self.rng,
+                                              sigma_abs_nm=self.cfg.noise_abs_nm,
+                                              sigma_rel=self.cfg.noise_rel))
+        self.measured += 1
+        h.event(env.now, self.path, "sample:result", batch_id, f"{measured:.4f}")
+        done(measured)

@@ -1,0 +1,129 @@
+"""Mills: one mill lot at a time, with media wear and a varying feed.
+
+A lot: take a lot from the melter's buffer (``starved`` while none) → operators load it
+(changeover when the alloy changes) → milling for the recipe's hours, unattended → operators
+unload → output buffer (``blocked`` while full). The milling physics runs on what the lot
+actually saw: the feed size of this lot (the recipe's feed d50 with a seeded lot-to-lot
+spread, ``disturbances.feed_d50_sd_rel``) and the mill's effective power, which falls by
+``wear_per_lot`` for each lot since the media were last renewed (at planned maintenance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from twin.config.schema import MillConfig, MillRecipe
+from twin.equipment.base import Equipment, StepRequest
+from twin.physics import milling
+from twin.physics.milling import DENSITY_G_CM3
+from twin.plant.breakdowns import HOUR_S
+from twin.plant.buffers import Buffer
+from twin.plant.components import Component
+from twin.plant.prediction import LognormalPsd, unit_shape
+from twin.plant.station import Context, Machine
+
+
+@dataclass(frozen=True)
+class LotMilling:
+    """Milling result of one lot (:class:`twin.physics.milling.MillResult` with a lazy PSD)."""
+
+    psd: LognormalPsd
+    d50_um: float
+    ssa_m2_g: float
+    amorphous_fraction: float
+    media_pickup_wt_pct: float
+    oxygen_wt_pct: float
+    specific_energy_kj_kg: float
+
+
+def mill_lot(d0_um: float, *, duration_s: float, power_kw: float, charge_kg: float,
+             recipe: MillRecipe, si_fraction: float, density_g_cm3: float) -> LotMilling:
+    """The milling physics of :func:`twin.physics.milling.mill`, step by step.
+
+    Calls the same public functions as ``mill`` but keeps the log-normal PSD as
+    ``(d50, gsd)``; the specific surface is computed on the same bins (the unit-median shape
+    scaled by d50), so every number equals ``mill``'s.
+    """
+    e = milling.specific_energy_kj_kg(power_kw, duration_s, charge_kg)
+    d50 = milling.d50_um(d0_um, e)
+    g = milling.gsd(e)
+    return LotMilling(
+        psd=LognormalPsd(d50, g), d50_um=d50,
+        ssa_m2_g=milling.ssa_m2_g(unit_shape(g), density_g_cm3) / d50,
+        amorphous_fraction=milling.amorphous_fraction(
+            duration_s, mill_type=recipe.mill_type, media=recipe.media,
+            si_fraction=si_fraction),
+        media_pickup_wt_pct=milling.media_pickup_wt_pct(e, media=recipe.media,
+                                                        atmosphere=recipe.atmosphere),
+        oxygen_wt_pct=milling.oxygen_wt_pct(e, atmosphere=recipe.atmosphere,
+                                            si_fraction=si_fraction),
+        specific_energy_kj_kg=e,
+    )
+
+
+class Mill(Machine):
+    """One mill (``line1.mill2``)."""
+
+    def __init__(self, ctx: Context, name: str, parent: Component, cfg: MillConfig,
+                 equipment: Equipment, inbox: Buffer, outbox: Buffer) -> None:
+        self.mcfg = cfg
+        assert ctx.cfg.recipes.milling is not None
+        self.recipe: MillRecipe = ctx.cfg.recipes.milling
+        self.lots_on_media = 0
+        super().__init__(ctx, name, parent, cfg, equipment, inbox, outbox)
+        self.rng = ctx.rng.stream(f"{self.path}.feed")
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        """Mill lots as they come."""
+        env = self.env
+        half = 0.5 * self.mcfg.load_unload_h * HOUR_S
+        while True:
+            if (yield from self.maintenance()):
+                self.lots_on_media = 0  # media renewed
+            lot = yield from self.take()
+            reqs = yield from self.operators(lot.id)
+            t_ops = env.now
+            yield from self.changeover(lot)
+            start = env.now
+            yield from self.setup(half, lot.id, "load")
+            self.release_operators(reqs, t_ops)
+            efficiency = (1.0 - self.mcfg.wear_per_lot) ** self.lots_on_media
+            power = self.mcfg.power_kw * efficiency
+            sd = self.ctx.cfg.disturbances.feed_d50_sd_rel
+            d0 = self.recipe.feed_d50_um * (math.exp(sd * float(self.rng.standard_normal()))
+                                            if sd > 0 else 1.0)
+            duration = self.recipe.duration_h * HOUR_S
+            yield from self.step(StepRequest(
+                lot.id, f"mill:{self.recipe.mill_type}:{self.recipe.duration_h:g}h", "mill",
+                {"duration_s": duration, "power_kw": power}), resumable=True)
+            milled = env.now
+            phases = lot.data["phases"]
+            si = phases.phase_mass_fraction.get("Si", 0.0)
+            base = phases.free_phase
+            res = mill_lot(d0, duration_s=duration, power_kw=power, charge_kg=lot.mass_kg,
+                           recipe=self.recipe, si_fraction=si,
+                           density_g_cm3=DENSITY_G_CM3.get(base, 2.33))
+            self.lots_on_media += 1
+            reqs = yield from self.operators(lot.id)
+            t_ops = env.now
+            yield from self.setup(half, lot.id, "unload")
+            self.release_operators(reqs, t_ops)
+            lot.data.update(psd=res.psd, milled_s=env.now)
+            lot.row.update({
+                "path": self.path, "mill_path": self.path,
+                "recipe_id": f"mill:{self.recipe.mill_type}:{self.recipe.duration_h:g}h",
+                "start_s": start, "end_s": env.now, "milled_s": milled,
+                "feed_d50_um": d0, "mill_power_kw": power, "mill_efficiency": efficiency,
+                "mill_specific_energy_kj_kg": res.specific_energy_kj_kg,
+                "d50_um": res.d50_um, "ssa_m2_g": res.ssa_m2_g,
+                "amorphous_frac": res.amorphous_fraction,
+                "media_pickup_wt_pct": res.media_pickup_wt_pct,
+                "oxygen_wt_pct": res.oxygen_wt_pct,
+            })
+            self.batches_done += 1
+            yield from self.output(lot)

@@ -1,0 +1,193 @@
+"""Controlled-oxidation furnaces: mill lots → one charge → oxide skin.
+
+A charge: reworked charges first; otherwise lots of one alloy from the mills' buffer until the
+recipe's ``charge_kg`` is reached (``starved`` meanwhile; never above the furnace's
+``capacity_kg``) → operators load (changeover when the alloy changes) → the ramp-hold-cool
+profile on the furnace, whose heat-up and cool-down are the profile's ramps → operators
+unload → disposition (:mod:`twin.plant.quality`).
+
+Physics per charge, from what the charge actually saw: the native oxide grown while its lots
+waited in storage (hours since milling, the storage room's humidity that day), the blended
+particle sizes of its lots, and the furnace's *reported* temperature and gas record. The
+twin's prediction uses that record and the twin's calibration; the equipment keeps the hidden
+true oxide for the lab.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from twin.config.schema import OxidationRecipe, OxidizerConfig
+from twin.equipment.base import Equipment, StepRequest
+from twin.physics.oxidation import native_oxide_nm
+from twin.plant.batches import Unit
+from twin.plant.breakdowns import HOUR_S
+from twin.plant.buffers import Buffer
+from twin.plant.components import Component
+from twin.plant.lab import Lab
+from twin.plant.melter import phases_text
+from twin.plant.prediction import blend, calibration
+from twin.plant.quality import dispose
+from twin.plant.station import Context, Machine
+
+
+def oxidation_setpoints(recipe: OxidationRecipe) -> dict[str, float]:
+    """The recipe as the furnace's flat setpoints."""
+    return {"start_c": recipe.start_c, "hold_c": recipe.hold_c,
+            "ramp_c_per_min": recipe.ramp_c_per_min, "hold_min": recipe.hold_min,
+            "cool_c_per_min": recipe.cool_c_per_min, "po2_atm": recipe.po2_atm,
+            "ph2o_atm": recipe.ph2o_atm}
+
+
+def recipe_id(recipe: OxidationRecipe) -> str:
+    """Short recipe ID, e.g. ``oxidation:850C-30min-pO2=0.21-pH2O=0.02``."""
+    return (f"oxidation:{recipe.hold_c:g}C-{recipe.hold_min:g}min-pO2={recipe.po2_atm:g}"
+            f"-pH2O={recipe.ph2o_atm:g}")
+
+
+class Oxidizer(Machine):
+    """One controlled-oxidation furnace (``line1.oxidizer1``)."""
+
+    def __init__(self, ctx: Context, name: str, parent: Component, cfg: OxidizerConfig,
+                 equipment: Equipment, inbox: Buffer, outbox: Buffer, rework: Buffer,
+                 lab: Lab) -> None:
+        self.ocfg = cfg
+        assert ctx.cfg.recipes.oxidation is not None
+        self.recipe: OxidationRecipe = ctx.cfg.recipes.oxidation
+        self.rework = rework
+        self.lab = lab
+        self.calibration = calibration(cfg.calibration)
+        super().__init__(ctx, name, parent, cfg, equipment, inbox, outbox)
+
+    def _fill(self) -> Generator[simpy.Event, Any, tuple[list[Unit], Unit | None]]:
+        """Lots of one alloy up to the charge mass, or one reworked charge."""
+        if self.rework.has_released():
+            charge: Unit = yield from self.rework.get()
+            return [], charge
+        target = min(self.recipe.charge_kg, self.ocfg.capacity_kg)
+        first = yield from self.take()
+        lots, mass = [first], first.mass_kg
+        alloy = first.alloy
+        while True:
+            assert self.inbox is not None
+            nxt = [u for u in self.inbox.released.items if u.alloy == alloy]
+            if mass >= target - 1e-9 or (nxt and mass + nxt[0].mass_kg > self.ocfg.capacity_kg
+                                         + 1e-9):
+                return lots, None
+            lot = yield from self.take(lambda u, a=alloy: u.alloy == a)
+            lots.append(lot)
+            mass += lot.mass_kg
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        """Oxidise charges as lots come."""
+        env, ledger, ctx = self.env, self.ctx.ledger, self.ctx
+        half = 0.5 * self.ocfg.load_unload_h * HOUR_S
+        storage = ctx.cfg.recipes.storage
+        while True:
+            yield from self.maintenance()
+            lots, redo = yield from self._fill()
+            reqs = yield from self.operators()
+            t_ops = env.now
+            if redo is None:
+                charge = ledger.new("charge", sum(u.mass_kg for u in lots), tuple(lots),
+                                    lots[0].alloy, min(u.origin_s for u in lots))
+                ledger.consume(*lots)
+                psd = blend([u.data["psd"] for u in lots], [u.mass_kg for u in lots])
+                rh = ctx.rh_percent(env.now)
+                waits = [env.now - u.data["milled_s"] for u in lots]
+                phases = lots[0].data["phases"]
+                material = phases.free_phase
+                initial = sum(float(native_oxide_nm(w, rh_percent=rh,
+                                                    temperature_c=storage.temperature_c,
+                                                    material=material)) * u.mass_kg
+                              for w, u in zip(waits, lots, strict=True)) / charge.mass_kg
+                charge.data.update(psd=psd, phases=phases, reworks=0)
+                charge.row.update({
+                    "storage_h_mean": sum(waits) / len(waits) / HOUR_S,
+                    "storage_rh_percent": rh, "native_oxide_nm": initial,
+                    "d50_um": psd.d50_um, "psd_gsd": psd.gsd, "n_parents": len(lots),
+                    "phases_mass_frac": phases_text(phases), "free_phase": material,
+                    "mill_paths": ",".join(sorted({u.row.get("mill_path", "") for u in lots})),
+                    "amorphous_frac": _mean(lots, "amorphous_frac"),
+                    "ssa_m2_g": _mean(lots, "ssa_m2_g"),
+                })
+            else:
+                # A reworked charge: the same material again, as a new charge (genealogy).
+                charge = ledger.new("charge", redo.mass_kg, (redo,), redo.alloy, redo.origin_s)
+                ledger.consume(redo)
+                charge.data.update(redo.data)
+                charge.data["reworks"] = redo.data["reworks"] + 1
+                psd, phases = redo.data["psd"], redo.data["phases"]
+                material = phases.free_phase
+                initial = float(redo.row.get("measured_oxide_nm") or redo.data["oxide_nm"])
+                charge.row.update({"native_oxide_nm": initial, "d50_um": psd.d50_um,
+                                   "n_parents": 1})
+            yield from self.changeover(charge)
+            start = env.now
+            yield from self.setup(half, charge.id, "load")
+            self.release_operators(reqs, t_ops)
+            growth = {"orientation": self.recipe.orientation,
+                      "thin_model": self.recipe.thin_model,
+                      "si_area_fraction": max(phases.phase_mass_fraction.get(material, 1.0),
+                                              1e-3),
+                      "copper": "Cu" in phases.phases_kg or any(
+                          "Cu" in p for p in phases.phase_mass_fraction)}
+            sp = oxidation_setpoints(self.recipe)
+            results = yield from self.step(StepRequest(
+                charge.id, recipe_id(self.recipe), "oxidize", sp,
+                {"psd": psd, "material": material, "initial_nm": initial, "growth": growth}),
+                resumable=False)
+            res = results[-1]
+            pred = ctx.physics.predict(res.actual, psd, material=material,
+                                       calibration=self.calibration, initial_nm=initial,
+                                       growth=growth)
+            reqs = yield from self.operators(charge.id)
+            t_ops = env.now
+            yield from self.setup(half, charge.id, "unload")
+            self.release_operators(reqs, t_ops)
+            self.batches_done += 1
+            true = res.truth
+            charge.data["oxide_nm"] = pred.mean_nm
+            charge.row.update(_charge_row(self.path, charge, self.recipe, sp, res.values,
+                                          res.status, start, env.now, pred, true))
+            yield from dispose(self, self.lab, charge, [charge], predicted_nm=pred.mean_nm,
+                               within_share=pred.within_50pct_share, true_nm=true.mean_nm,
+                               aborted=res.status == "aborted",
+                               reworks=charge.data["reworks"], on_rework=self._rework)
+
+    def _rework(self, unit: Unit) -> None:
+        self.env.process(self.rework.put(unit))
+
+
+def _mean(lots: list[Unit], key: str) -> float:
+    vals = [u.row.get(key, math.nan) * u.mass_kg for u in lots]
+    return sum(vals) / sum(u.mass_kg for u in lots)
+
+
+def _charge_row(path: str, charge: Unit, recipe: OxidationRecipe, sp: dict[str, float],
+                actual: Any, status: str, start: float, end: float, pred: Any,
+                true: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "unit_id": charge.id, "unit_kind": "charge", "parent_ids": ",".join(charge.parents),
+        "alloy": charge.alloy, "mass_kg": charge.mass_kg, "path": path,
+        "oxidizer_path": path, "recipe_id": recipe_id(recipe), "start_s": start,
+        "end_s": end, "step_status": status, "reworks": charge.data["reworks"],
+    }
+    row.update({f"sp_{k}": v for k, v in sp.items()})
+    row.update({
+        "actual_max_c": actual["max_c"], "actual_hold_c_mean": actual["hold_c_mean"],
+        "actual_hold_band_min": actual["hold_band_min"],
+        "actual_po2_atm_mean": actual["po2_atm_mean"],
+        "actual_ph2o_atm_mean": actual["ph2o_atm_mean"],
+        "actual_duration_s": actual["duration_s"],
+        "pred_oxide_mean_nm": pred.mean_nm, "pred_oxide_p5_nm": pred.p5_nm,
+        "pred_oxide_p50_nm": pred.p50_nm, "pred_oxide_p95_nm": pred.p95_nm,
+        "pred_within_50pct_share": pred.within_50pct_share,
+        "pred_fully_oxidised_share": pred.fully_oxidised_share,
+        "true_oxide_mean_nm": true.mean_nm,
+    })
+    return row

@@ -1,0 +1,204 @@
+"""Oxide physics per charge, cheap enough for a simulated year.
+
+One call of :func:`twin.physics.oxidation.grow_particles` costs several milliseconds (a
+stiff integration over the whole profile and the size bins), too much for thousands of
+charges. Two evaluation modes give the same physics:
+
+``exact``
+    Calls the physics for every charge (tests use it as the reference).
+``fast`` (default)
+    A local expansion of the same physics around *anchors*. An anchor is the full physics
+    solved, in one vectorised call, at one charge's conditions and at ± steps in each input
+    that varies from charge to charge: a temperature shift of the profile, the particle size
+    (d50), the initial oxide and the three calibration factors. Another charge with the same
+    recipe shape is then evaluated from its own conditions by a second-order (diagonal)
+    Taylor expansion in those inputs. The temperature input is the charge's *thermal-budget
+    shift*: the uniform offset of the anchor's profile whose Arrhenius integral
+    (activation energy :data:`BUDGET_EA_EV`) equals that of the charge's actual record, so
+    lags, noise and offsets in the record all count. A charge outside the anchor's trust
+    region gets a new anchor of its own. The expansion's error against ``exact`` is checked
+    in ``tests/plant/test_physics_cache.py`` (within 2 % on the mean over the trust region).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from twin.equipment.truth import TrueFurnace, spread_oxide
+from twin.physics.oxidation import (
+    Calibration,
+    OxideDistribution,
+    Profile,
+    grow_particles_batch,
+)
+from twin.physics.psd import SizeDistribution
+from twin.plant.prediction import LognormalPsd, as_distribution, predict_oxide
+
+K_B_EV = 8.617333262e-5
+#: Activation energy weighting the thermal budget, eV (between the thin-oxide and
+#: linear-rate energies of Si; only the weighting of ramps against the hold depends on it).
+BUDGET_EA_EV = 2.0
+#: Expansion steps and trust radii: temperature shift (K), ln d50, initial oxide (nm),
+#: ln of each calibration factor.
+STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1])
+TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25])
+_SHIFT_GRID = np.linspace(-60.0, 60.0, 241)
+_OUT = ("mean_nm", "p5_nm", "p50_nm", "p95_nm", "within_50pct_share", "fully_oxidised_share")
+_LOG = np.array([True, True, True, True, False, False])
+
+
+def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
+    """ln of the Arrhenius integral of a record (trapezoid on its knots)."""
+    w = np.exp(-BUDGET_EA_EV / (K_B_EV * (temp_c + 273.15)))
+    return float(math.log(max(float(np.sum(0.5 * (w[1:] + w[:-1]) * np.diff(time_s))),
+                              1e-300)))
+
+
+@dataclass
+class _Anchor:
+    profile: Profile
+    psd: SizeDistribution
+    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c] at the anchor
+    budget_grid: np.ndarray  # ln budget of the anchor profile shifted by _SHIFT_GRID
+    y0: np.ndarray
+    grad: np.ndarray        # (6 outputs, 6 inputs)
+    curv: np.ndarray        # diagonal second derivatives, same shape
+    thickness: np.ndarray   # per-bin thickness at the anchor (for scaling)
+
+
+def _key(profile: Profile, material: str, growth: Mapping[str, Any]) -> tuple[Any, ...]:
+    # Same recipe shape: same duration (to the second) and gas (within 1 %); the temperature
+    # level is an input of the expansion, not part of the key.
+    return (material, tuple(sorted(growth.items())), round(profile.duration_s),
+            round(math.log(max(float(profile.po2_atm.mean()), 1e-9)) / 0.01),
+            round(math.log(max(float(profile.ph2o_atm.mean()), 1e-9)) / 0.01))
+
+
+class OxidePhysics:
+    """Evaluates charge oxide, exactly or by the anchored expansion (see module notes)."""
+
+    def __init__(self, mode: str = "fast") -> None:
+        if mode not in ("fast", "exact"):
+            raise ValueError(f"physics mode must be 'fast' or 'exact', got {mode!r}")
+        self.mode = mode
+        self.anchors: dict[tuple[Any, ...], list[_Anchor]] = {}
+        self._seen: set[tuple[Any, ...]] = set()
+        self.exact_calls = 0
+        self.fast_calls = 0
+
+    # -- public ------------------------------------------------------------------------------
+    def predict(self, actual: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
+                calibration: Calibration, initial_nm: float,
+                growth: Mapping[str, Any]) -> OxideDistribution:
+        """The twin's prediction (:func:`twin.plant.prediction.predict_oxide`)."""
+        if self.mode == "exact":
+            self.exact_calls += 1
+            return predict_oxide(actual, psd, material=material, calibration=calibration,
+                                 initial_nm=initial_nm, growth=growth)
+        return self.evaluate(actual, psd, material=material, calibration=calibration,
+                             initial_nm=initial_nm, growth=growth)
+
+    def truth_fn(self, true: TrueFurnace) -> Callable[[Profile, dict[str, Any], float], Any]:
+        """The hidden true oxide of a furnace, as the simulated furnace's ``oxide_fn``."""
+
+        def oxide(profile: Profile, ctx: dict[str, Any], t_s: float) -> OxideDistribution:
+            if self.mode == "exact":
+                self.exact_calls += 1
+                return true.true_oxide(profile, as_distribution(ctx["psd"]),
+                                       material=ctx["material"],
+                                       initial_nm=ctx["initial_nm"], t_s=t_s,
+                                       **ctx.get("growth", {}))
+            rf = true.rate_factor(t_s)
+            dist = self.evaluate(profile, ctx["psd"], material=ctx["material"],
+                                 calibration=Calibration(rf, rf, rf),
+                                 initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
+            return spread_oxide(dist, true.rng, true.truth.thickness_spread_rel)
+
+        return oxide
+
+    def evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
+                 calibration: Calibration, initial_nm: float,
+                 growth: Mapping[str, Any]) -> OxideDistribution:
+        """Oxide by the anchored expansion (new anchor when outside every trust region)."""
+        self.fast_calls += 1
+        key = _key(profile, material, growth)
+        d50 = psd.d50_um
+        cal = (math.log(calibration.b_factor), math.log(calibration.ba_factor),
+               math.log(calibration.c_factor))
+        budget = _budget(profile.time_s, profile.temperature_c)
+        for a in self.anchors.get(key, ()):
+            u = np.array([_shift(a, budget), math.log(d50) - a.x[1], initial_nm - a.x[2],
+                          cal[0] - a.x[3], cal[1] - a.x[4], cal[2] - a.x[5]])
+            if np.all(np.abs(u) <= TRUST):
+                return _expand(a, u)
+        if key not in self._seen:
+            # A shape seen once (an aborted, truncated profile; a one-off recipe) is solved
+            # exactly; an anchor pays off from the second charge of a shape on.
+            self._seen.add(key)
+            self.exact_calls += 1
+            return predict_oxide(profile, psd, material=material, calibration=calibration,
+                                 initial_nm=initial_nm, growth=growth)
+        a = _make_anchor(profile, as_distribution(psd), material, calibration, initial_nm, growth)
+        self.anchors.setdefault(key, []).append(a)
+        return _expand(a, np.zeros(6))
+
+
+def _shift(a: _Anchor, budget: float) -> float:
+    return float(np.interp(budget, a.budget_grid, _SHIFT_GRID))
+
+
+def _make_anchor(profile: Profile, psd: SizeDistribution, material: str,
+                 calibration: Calibration, initial_nm: float,
+                 growth: Mapping[str, Any]) -> _Anchor:
+    """Solve the physics at the anchor and at ± one step in each input (one call)."""
+    base = np.array([0.0, math.log(psd.d50_um), initial_nm, math.log(calibration.b_factor),
+                     math.log(calibration.ba_factor), math.log(calibration.c_factor)])
+    points = [base]
+    for i in range(6):
+        for sgn in (1.0, -1.0):
+            p = base.copy()
+            p[i] += sgn * STEPS[i]
+            if i == 2:
+                p[i] = max(p[i], 0.0)
+            points.append(p)
+    profiles, psds, x0s, cals = [], [], [], []
+    for p in points:
+        profiles.append(Profile(profile.time_s, profile.temperature_c + p[0], profile.po2_atm,
+                                profile.ph2o_atm))
+        scale = math.exp(p[1] - base[1])
+        psds.append(SizeDistribution(psd.diameter_um * scale, psd.volume_fraction))
+        x0s.append(p[2])
+        cals.append(Calibration(math.exp(p[3]), math.exp(p[4]), math.exp(p[5])))
+    out = grow_particles_batch(profiles, psds, as_arrays=True, material=material,
+                               initial_nm=np.array(x0s), calibration=cals, **dict(growth))
+    y = np.stack([np.asarray(out[k], dtype=float) for k in _OUT], axis=1)  # (13, 6)
+    y[:, _LOG] = np.log(np.maximum(y[:, _LOG], 1e-12))
+    y0 = y[0]
+    grad = np.zeros((6, 6))
+    curv = np.zeros((6, 6))
+    for i in range(6):
+        hp = points[1 + 2 * i][i] - base[i]
+        hm = base[i] - points[2 + 2 * i][i]
+        yp, ym = y[1 + 2 * i], y[2 + 2 * i]
+        if hm <= 0:  # one-sided (initial oxide at 0)
+            grad[:, i] = (yp - y0) / hp
+            continue
+        grad[:, i] = (yp * hm**2 - ym * hp**2 - y0 * (hm**2 - hp**2)) / (hp * hm * (hp + hm))
+        curv[:, i] = 2.0 * (yp * hm + ym * hp - y0 * (hp + hm)) / (hp * hm * (hp + hm))
+    grid = np.array([_budget(profile.time_s, profile.temperature_c + s) for s in _SHIFT_GRID])
+    return _Anchor(profile, psd, base, grid, y0, grad, curv,
+                   np.asarray(out["thickness_nm"][0], dtype=float))
+
+
+def _expand(a: _Anchor, u: np.ndarray) -> OxideDistribution:
+    y = a.y0 + a.grad @ u + 0.5 * (a.curv @ (u * u))
+    vals = np.where(_LOG, np.exp(y), np.clip(y, 0.0, 1.0))
+    mean, p5, p50, p95, within, full = (float(v) for v in vals)
+    p5, p95 = min(p5, p50), max(p95, p50)
+    return OxideDistribution(mean, p5, p50, p95, within, full,
+                             a.thickness * (mean / float(math.exp(a.y0[0]))))

@@ -1,0 +1,175 @@
+"""Wiring: build the component tree, buffers, equipment and processes of a plant.
+
+Powder line::
+
+    melter1..k → [melter_out] → mill1..m → [mill_out] → oxidizer1..n → [oxidizer_out]
+        → coater1..c → [coater_out] → shipping          (lab measures oxidizer charges;
+                                                           reworked charges → [rework])
+
+Thin-film line::
+
+    sputter1..s → [sputter_out] → shipping               (lab measures sputter runs)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from twin.config.schema import Alloy, PlantConfig
+from twin.equipment.simulated import SimulatedFurnace, SimulatedSputter, SimulatedTool
+from twin.equipment.truth import TrueFurnace, TrueSputter
+from twin.errors import ConfigError
+from twin.plant.batches import Ledger
+from twin.plant.breakdowns import FailureClock
+from twin.plant.buffers import Buffer
+from twin.plant.coater import Coater
+from twin.plant.components import Component, RngTree
+from twin.plant.historian import Historian
+from twin.plant.lab import Lab
+from twin.plant.melter import Melter, ProductionPlan
+from twin.plant.mill import Mill
+from twin.plant.oxidizer import Oxidizer
+from twin.plant.physics_cache import OxidePhysics
+from twin.plant.resources import Crew
+from twin.plant.sputter import Sputter
+from twin.plant.station import Context, Machine, station_names
+
+
+class Plant:
+    """A wired plant, ready to run.
+
+    Parameters
+    ----------
+    cfg : PlantConfig
+        Validated plant configuration.
+    seed : int
+        Run seed (all randomness derives from it).
+    horizon_s : float
+        Planned run length, s (sizes the daily disturbance series).
+    physics : {'fast', 'exact'}
+        Oxide physics evaluation (see :mod:`twin.plant.physics_cache`).
+    env : simpy.Environment, optional
+        Environment to build in (a counting one for the benchmark).
+    """
+
+    def __init__(self, cfg: PlantConfig, seed: int, horizon_s: float, *,
+                 physics: str = "fast", env: simpy.Environment | None = None) -> None:
+        self.cfg = cfg
+        self.env = env if env is not None else simpy.Environment()
+        self.rng = RngTree(seed)
+        self.root = Component(cfg.plant.name)
+        historian = Historian(pd.Timestamp(cfg.production.start_iso))
+        crew = Crew(self.env, self.root, cfg.operators)
+        self.ctx = Context(env=self.env, cfg=cfg, rng=self.rng, historian=historian,
+                           ledger=Ledger(lambda: self.env.now), crew=crew,
+                           horizon_s=horizon_s,
+                           humidity_rh=_humidity(cfg, horizon_s,
+                                                 self.rng.stream("ambient.humidity")),
+                           physics=OxidePhysics(physics))
+        _check_crew(cfg)
+        self.machines: list[Machine] = []
+        self.buffers: list[Buffer] = []
+        self.lab = Lab(self.ctx, self.root, cfg.stations.lab)
+        if cfg.plant.form == "powder":
+            self._powder()
+        else:
+            self._thin_film()
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _buffer(self, name: str, capacity: int | None) -> Buffer:
+        buf = Buffer(self.env, name, self.root, capacity)
+        self.buffers.append(buf)
+        return buf
+
+    def _clock(self, path: str, cfg: Any) -> FailureClock:
+        return FailureClock(cfg.reliability, self.rng.stream(f"{path}.reliability"))
+
+    def _ship(self, buf: Buffer) -> None:
+        self.env.process(self._shipping(buf))
+
+    def _shipping(self, buf: Buffer) -> Generator[simpy.Event, Any, None]:
+        # Released finished units leave the plant as soon as they are released.
+        while True:
+            unit = yield from buf.get()
+            self.ctx.ledger.ship(unit)
+            unit.row["shipped_s"] = self.env.now
+
+    # -- lines -------------------------------------------------------------------------------
+    def _powder(self) -> None:
+        cfg, ctx, st = self.cfg, self.ctx, self.cfg.stations
+        assert st.melter and st.mill and st.oxidizer and st.coater
+        camps: list[tuple[Alloy, int]] = ([(c, c.heats) for c in cfg.production.campaigns]
+                                          or [(cfg.alloy, 1)])
+        plan = ProductionPlan(camps)
+        melt_out = self._buffer("melter_out", st.melter.buffer_out)
+        mill_out = self._buffer("mill_out", st.mill.buffer_out)
+        ox_out = self._buffer("oxidizer_out", st.oxidizer.buffer_out)
+        rework = self._buffer("rework", None)
+        coat_out = self._buffer("coater_out", st.coater.buffer_out)
+        line = self.root.path
+        for name in station_names("melter", st.melter.count):
+            eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.melter))
+            self.machines.append(Melter(ctx, name, self.root, st.melter, eq, melt_out, plan))
+        for name in station_names("mill", st.mill.count):
+            eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.mill))
+            self.machines.append(Mill(ctx, name, self.root, st.mill, eq, melt_out, mill_out))
+        for name in station_names("oxidizer", st.oxidizer.count):
+            path = f"{line}.{name}"
+            true = TrueFurnace(st.oxidizer.truth, st.oxidizer.limits,
+                               self.rng.stream(f"{path}.truth"))
+            eq = SimulatedFurnace(path, self._clock(path, st.oxidizer), true,
+                                  offset_sd_c=cfg.disturbances.furnace_temperature_sd_c,
+                                  oxide_fn=ctx.physics.truth_fn(true))
+            self.machines.append(Oxidizer(ctx, name, self.root, st.oxidizer, eq, mill_out,
+                                          ox_out, rework, self.lab))
+        for name in station_names("coater", st.coater.count):
+            eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.coater))
+            self.machines.append(Coater(ctx, name, self.root, st.coater, eq, ox_out, coat_out))
+        self._ship(coat_out)
+
+    def _thin_film(self) -> None:
+        cfg, ctx, st = self.cfg, self.ctx, self.cfg.stations
+        assert st.sputter is not None
+        out = self._buffer("sputter_out", st.sputter.buffer_out)
+        line = self.root.path
+        for name in station_names("sputter", st.sputter.count):
+            path = f"{line}.{name}"
+            true = TrueSputter(st.sputter.truth, st.sputter.limits,
+                               self.rng.stream(f"{path}.truth"), material=cfg.alloy.base)
+            eq = SimulatedSputter(path, self._clock(path, st.sputter), true)
+            self.machines.append(Sputter(ctx, name, self.root, st.sputter, eq, out, self.lab))
+        self._ship(out)
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, until_s: float) -> None:
+        """Advance the simulation to ``until_s`` and close the state record there."""
+        self.env.run(until=until_s)
+        self.ctx.historian.close(until_s)
+
+
+def _check_crew(cfg: PlantConfig) -> None:
+    """Every station's operator need must fit the crew (else it could never start)."""
+    for name, st in cfg.stations:
+        need = getattr(st, "operators_needed", 0)
+        if st is not None and getattr(st, "count", 0) > 0 and need > cfg.operators.count:
+            raise ConfigError(f"stations.{name}.operators_needed is {need} but operators.count "
+                              f"is {cfg.operators.count}: the station could never start")
+
+
+def _humidity(cfg: PlantConfig, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Daily storage-room humidity, %: AR(1) around the recipe (phi 0.7), clipped 5–95 %."""
+    days = int(horizon_s // 86400.0) + 2
+    sd = cfg.disturbances.humidity_rh_sd_percent
+    base = cfg.recipes.storage.rh_percent
+    z = rng.standard_normal(days)
+    x = np.empty(days)
+    x[0] = z[0]
+    phi = 0.7
+    for i in range(1, days):
+        x[i] = phi * x[i - 1] + np.sqrt(1 - phi**2) * z[i]
+    return np.asarray(np.clip(base + sd * x, 5.0, 95.0))

@@ -1,0 +1,122 @@
+"""Sputter tools (thin-film line): Cu-foil sheets → Si film with a reactive oxide cap.
+
+A run: operators load ``sheets_per_run`` sheets (foil is never short) → pump-down (setup) →
+deposit the film, then the reactive cap, for the times the twin's rate model gives for the
+recipe's thicknesses → vent (setup) → operators unload → disposition of the run; its sheets
+go to the output buffer (the shipping dock), held while the lab measures. A run aborted by a
+breakdown keeps what it deposited and is measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, Literal
+
+import simpy
+
+from twin.config.schema import SputterConfig, SputterRecipe
+from twin.equipment.base import Equipment, StepRequest
+from twin.physics import coating
+from twin.plant.breakdowns import HOUR_S
+from twin.plant.buffers import Buffer
+from twin.plant.components import Component
+from twin.plant.lab import Lab
+from twin.plant.prediction import calibration, predict_cap
+from twin.plant.quality import dispose
+from twin.plant.station import Context, Machine
+
+#: Film densities, g/cm³ (for the mass ledger).
+FILM_DENSITY_G_CM3 = {"Si": 2.33, "Sn": 7.29}
+
+
+def sputter_setpoints(recipe: SputterRecipe, material: str, b_factor: float,
+                      c_factor: float) -> dict[str, float]:
+    """Setpoints of a run: process values plus deposit and cap times from the twin's rates."""
+    m: Literal["Si", "Sn"] = "Si" if material == "Si" else "Sn"
+    film_rate = coating.deposition_rate_nm_min(recipe.power_w, recipe.pressure_mtorr,
+                                               material=m) * b_factor
+    cap_rate = coating.cap_rate_nm_min(recipe.ar_sccm, recipe.o2_sccm, power_w=recipe.power_w,
+                                       pressure_mtorr=recipe.pressure_mtorr,
+                                       material=m) * c_factor
+    return {"power_w": recipe.power_w, "pressure_mtorr": recipe.pressure_mtorr,
+            "ar_sccm": recipe.ar_sccm, "o2_sccm": recipe.o2_sccm,
+            "substrate_temperature_c": recipe.substrate_temperature_c,
+            "deposit_min": recipe.film_nm / film_rate, "oxidize_min": recipe.cap_nm / cap_rate}
+
+
+class Sputter(Machine):
+    """One sputter tool (``line2.sputter1``)."""
+
+    initial_state = "idle"
+
+    def __init__(self, ctx: Context, name: str, parent: Component, cfg: SputterConfig,
+                 equipment: Equipment, outbox: Buffer, lab: Lab) -> None:
+        self.scfg = cfg
+        assert ctx.cfg.recipes.sputter is not None
+        self.recipe: SputterRecipe = ctx.cfg.recipes.sputter
+        self.lab = lab
+        self.calibration = calibration(cfg.calibration)
+        self.material = ctx.cfg.alloy.base
+        super().__init__(ctx, name, parent, cfg, equipment, None, outbox)
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        """Sputter runs back to back."""
+        env, ledger, r = self.env, self.ctx.ledger, self.recipe
+        half = 0.5 * self.scfg.load_unload_h * HOUR_S
+        sp = sputter_setpoints(r, self.material, self.calibration.b_factor,
+                               self.calibration.c_factor)
+        rid = f"sputter:{r.film_nm:g}nm+{r.cap_nm:g}nm-cap"
+        label = self.ctx.cfg.alloy.label
+        while True:
+            yield from self.maintenance()
+            reqs = yield from self.operators()
+            t_ops = env.now
+            start = env.now
+            yield from self.setup(half, "", "load")
+            self.release_operators(reqs, t_ops)
+            yield from self.setup(self.scfg.pump_down_min * 60.0, "", "pump-down")
+            results = yield from self.step(StepRequest("", rid, "sputter", sp), resumable=False)
+            res = results[-1]
+            yield from self.setup(self.scfg.vent_min * 60.0, "", "vent")
+            reqs = yield from self.operators()
+            t_ops = env.now
+            yield from self.setup(half, "", "unload")
+            self.release_operators(reqs, t_ops)
+            true = res.truth
+            area = r.sheets_per_run * r.sheet_area_cm2
+            mass = area * true["film_nm"] * 1e-7 * FILM_DENSITY_G_CM3[self.material] * 1e-3
+            run = ledger.new("run", mass, (), label, start, raw=True)
+            pred = predict_cap(res.values, material=self.material,
+                               calibration=self.calibration)
+            sheets = [ledger.new("sheet", mass / r.sheets_per_run, (run,), label, start)
+                      for _ in range(r.sheets_per_run)]
+            ledger.consume(run)
+            self.batches_done += 1
+            run.row.update(_run_row(run, self.path, rid, sp, res.values, res.status, start,
+                                    env.now, pred, true, r))
+            for i, s in enumerate(sheets):
+                s.row.update({"unit_id": s.id, "unit_kind": "sheet", "parent_ids": run.id,
+                              "alloy": label, "mass_kg": s.mass_kg, "path": self.path,
+                              "sputter_path": self.path, "start_s": start, "end_s": env.now,
+                              "sheet_index": i + 1, "area_cm2": r.sheet_area_cm2,
+                              "pred_film_nm": pred["film_nm"],
+                              "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start})
+            yield from dispose(self, self.lab, run, sheets, predicted_nm=pred["cap_nm"],
+                               within_share=1.0, true_nm=true["cap_nm"],
+                               aborted=res.status == "aborted", reworks=0, on_rework=None)
+
+
+def _run_row(run: Any, path: str, rid: str, sp: dict[str, float], actual: Any, status: str,
+             start: float, end: float, pred: dict[str, float], true: dict[str, float],
+             r: SputterRecipe) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "unit_id": run.id, "unit_kind": "run", "parent_ids": "", "alloy": run.alloy,
+        "mass_kg": run.mass_kg, "path": path, "sputter_path": path, "recipe_id": rid,
+        "start_s": start, "end_s": end, "step_status": status,
+        "sheets": r.sheets_per_run,
+    }
+    row.update({f"sp_{k}": v for k, v in sp.items()})
+    row.update({f"actual_{k}": v for k, v in actual.items() if k != "completed_fraction"})
+    row.update({"pred_film_nm": pred["film_nm"], "pred_oxide_mean_nm": pred["cap_nm"],
+                "true_film_nm": true["film_nm"], "true_oxide_mean_nm": true["cap_nm"]})
+    return row
