@@ -1,0 +1,570 @@
+"""Load a run folder for the release reports: the report's input contract.
+
+A run folder of ``anode-twin simulate`` or ``anode-twin run`` holds (``*`` = required):
+
+``batches.parquet`` *
+    One row per unit of material (``heat``, ``lot``, ``charge``, ``roll``, ``run``, ``sheet``)
+    or one row per release unit. Columns used (aliases in :data:`ALIASES` are renamed to these):
+
+    * identity: ``batch_id`` *, ``kind``, ``parents`` (list or comma-separated IDs), ``path``
+      (equipment), ``start_s``, ``end_s``, ``mass_kg``, ``alloy``, ``form``;
+    * composition: ``composition_json`` (``{"Si": 0.8, ...}`` mass fractions) or one column per
+      element ``wt_<El>`` / ``<El>_wt``;
+    * phases: ``phases_json`` or ``phase_<name>_frac`` columns; ``amorphous_fraction``;
+    * size: ``d50_um``, ``surface_area_m2_g`` (powder); ``film_thickness_nm`` (thin film);
+    * recipe against actual: ``sp_<x>`` (setpoint sent, after any controller correction)
+      beside ``actual_<x>`` or ``actual_<x>_mean`` (``actual_hold_band_min`` for
+      ``hold_min``); the recipe itself is ``recipe_<x>`` or the configuration's recipe;
+    * oxide: ``oxide_mean_nm`` (predicted area-weighted mean), ``oxide_pi_low_nm`` /
+      ``oxide_pi_high_nm`` (prediction interval), ``oxide_p5_nm``, ``oxide_p95_nm``,
+      ``oxide_within_50_share``, ``vm_reliability`` (0..1), ``vm_model_version``
+      (the plant writes ``pred_oxide_*``; ``true_*`` columns are the simulator's hidden
+      truth and are never read),
+      ``measured_nm`` (lab; NaN when not sampled), ``measured_at_s``, ``oxide_material``;
+    * milling pickup on lots: ``media_pickup_wt_pct`` (Fe from steel, Zr from ZrO2 media),
+      ``oxygen_wt_pct``;
+    * status: ``status`` (``ok``/``aborted``/``gap``), ``gap_s`` or ``data_gap``, ``fault``,
+      ``disposition`` (the plant model's own).
+``run.json``
+    Metadata: ``seed``, ``command`` (``simulate``/``run``), ``start_utc`` (wall time of t = 0).
+resolved configuration
+    ``config.json`` / ``config.toml`` / ``plant.toml`` ... (a :class:`PlantConfig`).
+``events.parquet``, ``states.parquet``
+    Historian tables (``time_s, path, event, batch_id, detail``; ``path, state, start_s,
+    end_s, batch_id``).
+``control_audit.jsonl``
+    The controller's append-only audit trail (:mod:`twin.control.audit`).
+``trajectories.parquet``
+    Process-value trajectories, long (``batch_id, time_s, signal, value``) or wide
+    (``batch_id, time_s, <signal>...``); live runs only.
+
+Optional tables that are absent load as ``None`` and are named in :attr:`RunData.missing`;
+the rules decide whether their absence holds a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from twin.config.load import read_toml
+from twin.config.schema import ALLOYING_ELEMENTS, BASE_ELEMENTS, PlantConfig
+from twin.control.audit import AUDIT_FILE, read_audit, verify_audit
+from twin.errors import ConfigError, TwinError, UsageError
+
+ELEMENTS: frozenset[str] = ALLOYING_ELEMENTS | BASE_ELEMENTS | {
+    "O", "C", "N", "H", "Cr", "Al", "Ca", "Na", "K", "P", "S", "B", "Zn", "Pb", "Nb", "Ta", "Y",
+    "Ge", "Ag", "Au", "In", "Sb", "Bi", "La", "Ce", "Hf", "Li"}
+"""Symbols recognised in ``<El>_wt`` / ``wt_<El>`` columns (any other prefix is not an element)."""
+
+#: Canonical column -> accepted source names (first present wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "batch_id": ("id", "unit_id", "batch"),
+    "kind": ("unit_kind", "unit"),
+    "parents": ("parent_ids", "parents_ids"),
+    "path": ("station", "equipment", "station_path"),
+    "oxide_mean_nm": ("pred_oxide_mean_nm", "oxide_pred_mean_nm", "predicted_mean_nm",
+                      "pred_mean_nm", "vm_mean_nm", "predicted_thickness_nm", "oxide_predicted_nm"),
+    "oxide_pi_low_nm": ("pred_oxide_low_nm", "pred_oxide_pi_low_nm", "oxide_pred_low_nm",
+                        "pred_low_nm", "pi_low_nm", "vm_low_nm", "oxide_lower_nm",
+                        "lower_bound_nm"),
+    "oxide_pi_high_nm": ("pred_oxide_high_nm", "pred_oxide_pi_high_nm", "oxide_pred_high_nm",
+                         "pred_high_nm", "pi_high_nm", "vm_high_nm", "oxide_upper_nm",
+                         "upper_bound_nm"),
+    "oxide_p5_nm": ("pred_oxide_p5_nm", "p5_nm", "oxide_pred_p5_nm"),
+    "oxide_p95_nm": ("pred_oxide_p95_nm", "p95_nm", "oxide_pred_p95_nm"),
+    "oxide_within_50_share": ("pred_within_50pct_share", "oxide_uniformity_share",
+                              "uniformity_share", "oxide_within_50pct", "oxide_uniform_share"),
+    "vm_reliability": ("pred_reliability", "reliability", "prediction_reliability",
+                       "vm_reliability_score"),
+    "vm_model_version": ("pred_model_version", "model_version", "vm_version"),
+    "measured_nm": ("measured_oxide_nm", "oxide_measured_nm", "lab_thickness_nm",
+                    "measured_thickness_nm", "lab_nm"),
+    "measured_at_s": ("lab_time_s", "measured_s", "lab_at_s"),
+    "amorphous_fraction": ("amorphous_si_fraction", "amorphous_frac", "amorphous_share"),
+    "d50_um": ("particle_d50_um", "psd_d50_um"),
+    "surface_area_m2_g": ("ssa_m2_g", "specific_surface_m2_g", "bet_m2_g"),
+    "film_thickness_nm": ("film_nm", "film_thickness_actual_nm", "pred_film_nm"),
+    "status": ("step_status",),
+    "gap_s": ("data_gap_s", "gaps_s"),
+}
+
+TRAJECTORY_FILES = ("trajectories.parquet", "pv.parquet", "pv_trajectories.parquet")
+CONFIG_FILES = ("config.json", "config.toml", "plant.toml", "resolved_config.toml",
+                "resolved.toml", "plant.json", "config_resolved.toml")
+#: Unit kinds a release is made on: the oxidation charge (powder) or sputter run (thin film).
+RELEASE_KINDS = ("charge", "run")
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run folder, loaded and normalised (see the module docstring for the contract).
+
+    Attributes
+    ----------
+    run_dir : Path
+        The folder.
+    units : pandas.DataFrame
+        Every unit row, canonical columns, ``batch_id`` as string.
+    meta : dict
+        ``run.json`` (empty when absent).
+    config : PlantConfig or None
+        Resolved configuration (None when absent or invalid; see ``problems``).
+    events, states, trajectories, audit : pandas.DataFrame or None
+        Optional tables (None when absent).
+    audit_problems : tuple of str
+        Integrity problems of the audit trail (partial lines, broken hash chain).
+    missing : tuple of str
+        Optional files not found.
+    problems : tuple of str
+        Files present but unreadable or invalid (each a one-line message).
+    """
+
+    run_dir: Path
+    units: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+    config: PlantConfig | None = None
+    events: pd.DataFrame | None = None
+    states: pd.DataFrame | None = None
+    trajectories: pd.DataFrame | None = None
+    audit: pd.DataFrame | None = None
+    audit_problems: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    # -- release units -----------------------------------------------------------------------
+    def release_ids(self) -> list[str]:
+        """IDs of the finished release units (charges or sputter runs), in production order."""
+        u = self._release_rows()
+        if "end_s" in u:
+            u = u[u["end_s"].notna()]
+        order = [c for c in ("end_s", "start_s") if c in u]
+        if order:
+            u = u.sort_values(order, kind="stable", na_position="last")
+        return [str(b) for b in u["batch_id"]]
+
+    def in_process_ids(self) -> list[str]:
+        """Release units still in process at the end of the run (no finished step)."""
+        u = self._release_rows()
+        return [str(b) for b in u[u["end_s"].isna()]["batch_id"]] if "end_s" in u else []
+
+    def _release_rows(self) -> pd.DataFrame:
+        u = self.units
+        if "kind" in u and u["kind"].isin(RELEASE_KINDS).any():
+            u = u[u["kind"].isin(RELEASE_KINDS)]
+        return u
+
+    def unit(self, batch_id: str) -> dict[str, Any]:
+        """The row of ``batch_id`` as a dict with canonical keys (NaN/None for no data)."""
+        rows = self.units[self.units["batch_id"] == batch_id]
+        if rows.empty:
+            raise UsageError(f"{self.run_dir}: unknown batch id {batch_id!r} "
+                             f"({_known(self.release_ids())})")
+        return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
+
+    def material(self, batch_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """The unit row with material fields it lacks taken from its nearest ancestor.
+
+        Returns the merged row and, per inherited field, the unit it came from (phases are
+        recorded on the melt heat, particle size on the mill lot, ...).
+        """
+        row = self.unit(batch_id)
+        origin: dict[str, str] = {}
+        for anc in self.ancestors(batch_id):
+            for key, value in anc.items():
+                if _is_material_key(key) and _empty(row.get(key)) and not _empty(value):
+                    row[key] = value
+                    origin[key] = str(anc["batch_id"])
+        return row, origin
+
+    def ancestors(self, batch_id: str) -> list[dict[str, Any]]:
+        """Parent units up to the melt heat, nearest first (breadth-first, no repeats)."""
+        out: list[dict[str, Any]] = []
+        seen = {batch_id}
+        frontier = parents_of(self.unit(batch_id))
+        while frontier:
+            nxt: list[str] = []
+            for pid in frontier:
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                rows = self.units[self.units["batch_id"] == pid]
+                row = ({str(k): v for k, v in rows.iloc[0].to_dict().items()} if not rows.empty
+                       else {"batch_id": pid, "kind": "", "_missing": True})
+                out.append(row)
+                nxt.extend(parents_of(row))
+            frontier = nxt
+        return out
+
+    def children(self, batch_id: str) -> list[dict[str, Any]]:
+        """Units made from ``batch_id`` (rolls of a charge, sheets of a run)."""
+        if "parents" not in self.units:
+            return []
+        mask = self.units["parents"].map(lambda p: batch_id in _split_ids(p))
+        return [{str(k): v for k, v in r.items()} for r in
+                self.units[mask].to_dict(orient="records")]
+
+    def batch_events(self, batch_id: str) -> pd.DataFrame | None:
+        """Events of ``batch_id`` (None when the run has no events table)."""
+        if self.events is None or "batch_id" not in self.events:
+            return None
+        return self.events[self.events["batch_id"] == batch_id]
+
+    def batch_audit(self, batch_id: str) -> pd.DataFrame | None:
+        """Audit records of ``batch_id`` (None when the run has no audit trail)."""
+        if self.audit is None:
+            return None
+        return self.audit[self.audit["batch_id"] == batch_id]
+
+    def batch_trajectory(self, batch_id: str) -> pd.DataFrame | None:
+        """Long-form trajectory (``time_s, signal, value``) of ``batch_id``, or None."""
+        if self.trajectories is None:
+            return None
+        t = self.trajectories[self.trajectories["batch_id"] == batch_id]
+        return t if not t.empty else None
+
+    def step_recipe(self, row: Mapping[str, Any]) -> dict[str, float]:
+        """The configuration's recipe of the unit's step (oxidation or sputter), flat."""
+        if self.config is None:
+            return {}
+        r = self.config.recipes
+        step = r.sputter if row.get("kind") == "run" else r.oxidation
+        if step is None:
+            return {}
+        return {k: float(v) for k, v in step.model_dump().items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def nominal_composition(self, batch_id: str) -> tuple[dict[str, float] | None, str]:
+        """Charge composition from the configuration, with the mill lots' recorded pickup.
+
+        Media pickup (``media_pickup_wt_pct``: Fe from steel, Zr from ZrO2 media) and oxygen
+        (``oxygen_wt_pct``) are mass-weighted over the unit's mill lots and dilute the charge.
+        """
+        if self.config is None:
+            return None, ""
+        comp = dict(self.config.alloy.composition_wt)
+        lots = [a for a in self.ancestors(batch_id) if a.get("kind") == "lot"]
+        mill = self.config.recipes.milling
+        media = "Zr" if mill is not None and mill.media == "zro2" else "Fe"
+        added: dict[str, float] = {}
+        for key, element in (("media_pickup_wt_pct", media), ("oxygen_wt_pct", "O")):
+            vals = [(v, as_float(u.get("mass_kg")) or 1.0) for u in lots
+                    if (v := as_float(u.get(key))) is not None]
+            if vals:
+                added[element] = sum(v * m for v, m in vals) / sum(m for _, m in vals) / 100
+        if not added:
+            return comp, "nominal melt charge (configuration)"
+        scale = 1.0 - sum(added.values())
+        out = {e: f * scale for e, f in comp.items()}
+        for e, f in added.items():
+            out[e] = out.get(e, 0.0) + f
+        return out, "nominal melt charge (configuration) with the mill lots' recorded pickup"
+
+    @property
+    def control_mode(self) -> str:
+        """Controller mode from the configuration (``unknown`` without one)."""
+        return self.config.control.mode if self.config is not None else "unknown"
+
+    @property
+    def form(self) -> str:
+        """``powder`` or ``thin_film`` (from the configuration, else the batch table)."""
+        if self.config is not None:
+            return self.config.plant.form
+        if "form" in self.units and self.units["form"].notna().any():
+            return str(self.units["form"].dropna().iloc[0])
+        return "unknown"
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read and normalise a run folder.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Output folder of ``simulate`` or ``run``.
+
+    Returns
+    -------
+    RunData
+
+    Raises
+    ------
+    UsageError
+        The folder or its ``batches.parquet`` is missing or unreadable, or has no ``batch_id``.
+    """
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise UsageError(f"{d}: no such run directory")
+    batches = d / "batches.parquet"
+    if not batches.is_file():
+        raise UsageError(f"{batches}: no such file (not a run folder of simulate or run?)")
+    units = normalise_units(_read_parquet(batches, required=True), batches)
+    missing: list[str] = []
+    problems: list[str] = []
+    meta = _read_meta(d / "run.json", missing, problems)
+    config = _read_config(d, meta, missing, problems)
+    events = _optional_parquet(d / "events.parquet", missing, problems)
+    states = _optional_parquet(d / "states.parquet", missing, problems)
+    traj_path = next((d / n for n in TRAJECTORY_FILES if (d / n).is_file()), None)
+    trajectories = None
+    if traj_path is None:
+        missing.append(TRAJECTORY_FILES[0])
+    else:
+        raw = _optional_parquet(traj_path, missing, problems)
+        trajectories = normalise_trajectories(raw) if raw is not None else None
+    audit, audit_problems = _read_audit(d, missing, problems)
+    return RunData(run_dir=d, units=units, meta=meta, config=config, events=events,
+                   states=states, trajectories=trajectories, audit=audit,
+                   audit_problems=tuple(audit_problems), missing=tuple(missing),
+                   problems=tuple(problems))
+
+
+def normalise_units(df: pd.DataFrame, source: Path | str = "batches") -> pd.DataFrame:
+    """Rename aliases to canonical columns; ``batch_id`` and ``kind`` as strings."""
+    df = df.copy()
+    for canonical, names in ALIASES.items():
+        if canonical in df:
+            continue
+        found = next((n for n in names if n in df), None)
+        if found is not None:
+            df = df.rename(columns={found: canonical})
+    if "batch_id" not in df:
+        raise UsageError(f"{source}: no 'batch_id' column (columns: "
+                         f"{', '.join(map(str, df.columns[:12]))})")
+    df["batch_id"] = df["batch_id"].astype(str)
+    if "kind" in df:
+        df["kind"] = df["kind"].astype(str).str.lower()
+    return df.reset_index(drop=True)
+
+
+def normalise_trajectories(df: pd.DataFrame) -> pd.DataFrame:
+    """Long form ``batch_id, time_s, signal, value`` (from long or wide input)."""
+    if not {"batch_id", "time_s"} <= set(df.columns):
+        return pd.DataFrame(columns=["batch_id", "time_s", "signal", "value"])
+    if {"signal", "value"} <= set(df.columns):
+        long = df[["batch_id", "time_s", "signal", "value"]].copy()
+    else:
+        values = [c for c in df.columns if c not in ("batch_id", "time_s", "path")
+                  and pd.api.types.is_numeric_dtype(df[c])]
+        long = df.melt(id_vars=["batch_id", "time_s"], value_vars=values,
+                       var_name="signal", value_name="value")
+    long["batch_id"] = long["batch_id"].astype(str)
+    long["signal"] = long["signal"].astype(str)
+    return long.sort_values(["batch_id", "signal", "time_s"], kind="stable")
+
+
+def composition_of(row: Mapping[str, Any]) -> dict[str, float] | None:
+    """Mass fractions of a unit row (``composition_json`` or per-element columns), or None."""
+    raw = row.get("composition_json")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
+    out: dict[str, float] = {}
+    for key, value in row.items():
+        el = _element_of(str(key))
+        if el is not None and is_number(value):
+            out[el] = out.get(el, 0.0) + float(value)
+    return out or None
+
+
+def phases_of(row: Mapping[str, Any]) -> dict[str, float] | None:
+    """Phase fractions of a unit row (``phases_json`` or ``phase_<name>_frac``), or None."""
+    raw = row.get("phases_json")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
+    packed = row.get("phases_mass_frac")  # "Si:0.7300;TiSi2:0.2700" (plant historian)
+    if isinstance(packed, str) and ":" in packed:
+        pairs = [p.split(":", 1) for p in packed.split(";") if ":" in p]
+        if all(is_number(v) for _, v in pairs):
+            return {k.strip(): float(v) for k, v in pairs}
+    out = {str(k)[len("phase_"):-len("_frac")]: float(v) for k, v in row.items()
+           if str(k).startswith("phase_") and str(k).endswith("_frac") and is_number(v)}
+    return out or None
+
+
+ACTUAL_NAMES: dict[str, tuple[str, ...]] = {"hold_min": ("hold_band_min",)}
+"""Extra names of the recorded actual of a setpoint (time spent in the hold band)."""
+
+
+def recipe_vs_actual(row: Mapping[str, Any], recipe: Mapping[str, float] | None = None
+                     ) -> list[tuple[str, float | None, float | None, float | None]]:
+    """``(name, recipe, setpoint, actual)`` per process value of a unit row.
+
+    Names come from ``recipe_<x>``, ``sp_<x>`` and ``actual_<x>`` columns and the ``recipe``
+    mapping (the configuration's recipe step); the actual is ``actual_<x>``, else
+    ``actual_<x>_mean`` or a name of :data:`ACTUAL_NAMES`.
+    """
+    keys = [str(k) for k in row if not _empty(row.get(k))]
+    names = {k[len(p):] for k in keys for p in ("recipe_", "sp_") if k.startswith(p)}
+    names |= {k[len("actual_"):] for k in keys if k.startswith("actual_")
+              and not k.endswith("_mean") and k[len("actual_"):] not in
+              {a for alts in ACTUAL_NAMES.values() for a in alts}}
+    out = []
+    for n in sorted(names):
+        if not any(is_number(row.get(f"{p}{n}")) for p in ("recipe_", "sp_", "actual_")):
+            continue  # recipe_id and other text columns
+        rec = as_float(row.get(f"recipe_{n}"))
+        if rec is None and recipe is not None:
+            rec = as_float(recipe.get(n))
+        act = next((as_float(row.get(f"actual_{a}")) for a in
+                    (n, f"{n}_mean", *ACTUAL_NAMES.get(n, ()))
+                    if as_float(row.get(f"actual_{a}")) is not None), None)
+        out.append((n, rec, as_float(row.get(f"sp_{n}")), act))
+    return out
+
+
+def parents_of(row: Mapping[str, Any]) -> list[str]:
+    """Parent IDs of a unit row."""
+    return _split_ids(row.get("parents"))
+
+
+def as_float(value: Any) -> float | None:
+    """``float(value)`` for a finite real number, else None."""
+    return float(value) if is_number(value) else None
+
+
+def is_number(value: Any) -> bool:
+    """True for a finite real number (not bool, not NaN)."""
+    if isinstance(value, bool) or value is None:
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+MATERIAL_KEYS = frozenset({"composition_json", "phases_json", "phases_mass_frac", "free_phase",
+                           "free_phase_mass_frac", "alloy_phase", "amorphous_fraction", "alloy",
+                           "d50_um", "surface_area_m2_g"})
+
+
+def _is_material_key(key: str) -> bool:
+    return (key in MATERIAL_KEYS or _element_of(key) is not None
+            or (key.startswith("phase_") and key.endswith("_frac")))
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def _element_of(key: str) -> str | None:
+    for cand in (key[3:] if key.startswith("wt_") else None,
+                 key[:-3] if key.endswith("_wt") else None):
+        if cand in ELEMENTS:
+            return cand
+    return None
+
+
+def _split_ids(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [p for p in (s.strip() for s in value.replace(";", ",").split(",")) if p]
+    try:
+        return [str(v) for v in value]
+    except TypeError:
+        return [str(value)]
+
+
+def _known(ids: list[str]) -> str:
+    if not ids:
+        return "the run has no release units"
+    head = ", ".join(ids[:5])
+    return f"the run has {len(ids)}: {head}{', ...' if len(ids) > 5 else ''}"
+
+
+def _read_parquet(path: Path, *, required: bool) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        msg = f"{path}: not a readable Parquet file ({type(exc).__name__})"
+        if required:
+            raise UsageError(msg) from None
+        raise TwinError(msg) from None
+
+
+def _optional_parquet(path: Path, missing: list[str], problems: list[str]
+                      ) -> pd.DataFrame | None:
+    if not path.is_file():
+        missing.append(path.name)
+        return None
+    try:
+        return _read_parquet(path, required=False)
+    except TwinError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _read_meta(path: Path, missing: list[str], problems: list[str]) -> dict[str, Any]:
+    if not path.is_file():
+        missing.append(path.name)
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        problems.append(f"{path}: not valid JSON ({exc})")
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_config(d: Path, meta: Mapping[str, Any], missing: list[str],
+                 problems: list[str]) -> PlantConfig | None:
+    candidates = [d / n for n in CONFIG_FILES if (d / n).is_file()]
+    sources: list[tuple[str, Any]] = []
+    if isinstance(meta.get("config"), dict):
+        sources.append((f"{d / 'run.json'}: config", meta["config"]))
+    for p in candidates:
+        try:
+            data = (json.loads(p.read_text(encoding="utf-8")) if p.suffix == ".json"
+                    else read_toml(p))
+        except (OSError, json.JSONDecodeError, ConfigError) as exc:
+            problems.append(f"{p}: unreadable configuration ({exc})")
+            continue
+        sources.append((str(p), data))
+    for name, data in sources:
+        try:
+            return PlantConfig.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            problems.append(f"{name}: invalid configuration at {loc}: {first['msg']}")
+    if not sources:
+        missing.append("resolved configuration")
+    return None
+
+
+def _read_audit(d: Path, missing: list[str], problems: list[str]
+                ) -> tuple[pd.DataFrame | None, list[str]]:
+    path = d / AUDIT_FILE
+    if not path.is_file():
+        missing.append(AUDIT_FILE)
+        return None, []
+    try:
+        entries = read_audit(path)
+        integrity = verify_audit(path)
+    except OSError as exc:
+        problems.append(f"{path}: unreadable ({exc.strerror})")
+        return None, []
+    cols = ["seq", "time_utc", "sim_time_s", "kind", "loop", "batch_id", "proposal_id",
+            "before", "after", "reason", "who", "result"]
+    df = pd.DataFrame([{c: e.get(c) for c in cols} for e in entries], columns=cols)
+    df["batch_id"] = df["batch_id"].fillna("").astype(str)
+    return df, integrity
