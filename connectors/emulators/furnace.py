@@ -1,0 +1,295 @@
+"""Emulated controlled-oxidation furnace PLC: process values, recipe steps, hidden truth.
+
+Steps: Idle → Loading → Heating → Holding → Cooling → Complete (plus Held, Aborted).
+The zone temperatures come from the shared true process
+(:class:`twin.equipment.truth.TrueFurnace`, one state per zone): a rate-limited first-order
+lag with seeded noise, reported as the *indicated* (thermocouple) value while the charge sees
+``indicated + thermocouple offset``. The O2 mass-flow controller shows its setpoint-following
+reading; the gas the charge sees carries the hidden flow bias. While a batch runs, the true
+temperature and atmosphere are recorded; when it ends, the true oxide of the charge is
+computed once with :meth:`TrueFurnace.true_oxide` and kept for the lab only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from connectors.emulators.points import (
+    ATMOSPHERE,
+    CELSIUS,
+    CELSIUS_PER_MIN,
+    KILOGRAM,
+    MICROMETRE,
+    MILLIBAR,
+    MINUTE,
+    SLM,
+    Point,
+    dew_point_range,
+    dew_point_to_ph2o_atm,
+    ph2o_atm_to_dew_point,
+)
+from connectors.emulators.tool import DeviationTimer, ToolCore, flow_deviation, lag
+from twin.config.schema import LabConfig, OxidationRecipe, OxidizerConfig
+from twin.equipment.truth import FurnaceState, TrueFurnace
+from twin.errors import ConfigError, PhysicsError
+from twin.physics.oxidation_profile import Profile
+from twin.physics.psd import lognormal
+
+log = logging.getLogger(__name__)
+
+#: Gas-composition lag of the furnace tube, s (estimate: a few tube volumes per minute).
+GAS_TAU_S = 10.0
+#: Record the true trajectory at most this often, process s (the oxide solver's knots).
+RECORD_EVERY_S = 30.0
+
+
+def furnace_points(cfg: OxidizerConfig) -> tuple[Point, ...]:
+    """The furnace's process values, limits from ``[stations.oxidizer.limits]``."""
+    lim = cfg.limits
+    t_lo, t_hi = lim.temperature_c
+    pv_t = (0.0, t_hi + 200.0)
+    zones = tuple(
+        Point(f"zone{i}_c", f"Temperature.Zone{i}", CELSIUS, pv_t, lim.temperature_c,
+              description=f"zone {i} temperature (indicated thermocouple)")
+        for i in range(1, cfg.plc.zones + 1))
+    ramp_hi = lim.ramp_c_per_min[1]
+    return zones + (
+        Point("ramp_c_per_min", "RampRate", CELSIUS_PER_MIN, (0.0, 2 * ramp_hi),
+              lim.ramp_c_per_min, description="heating ramp (PV: measured heating rate)"),
+        Point("cool_c_per_min", "CoolRate", CELSIUS_PER_MIN, (0.0, 2 * ramp_hi),
+              lim.ramp_c_per_min, description="cooling ramp (PV: measured cooling rate)"),
+        Point("hold_min", "HoldTime", MINUTE, (0.0, lim.hold_min[1]), lim.hold_min,
+              description="hold time (PV: elapsed hold time)"),
+        Point("po2_atm", "Oxygen.PartialPressure", ATMOSPHERE, (0.0, 1.0), lim.po2_atm,
+              description="O2 partial pressure of the process gas (from the MFC reading)"),
+        Point("o2_flow_slm", "Oxygen.Flow", SLM, (0.0, lim.o2_flow_slm[1]), None,
+              description="O2 mass-flow controller reading"),
+        Point("dew_point_c", "Water.DewPoint", CELSIUS, (-80.0, 60.0),
+              dew_point_range(lim.ph2o_atm), description="H2O dew point of the process gas"),
+        Point("pressure_mbar", "Pressure", MILLIBAR, (0.0, 2000.0), lim.pressure_mbar,
+              description="tube pressure"),
+    )
+
+
+def furnace_context(cfg: OxidizerConfig) -> tuple[Point, ...]:
+    """Charge description the supervisor may write before Start (the truth needs it)."""
+    return (
+        Point("charge_d50_um", "ChargeD50", MICROMETRE, (0.01, 1000.0), (0.01, 1000.0),
+              description="median particle size of the loaded charge"),
+        Point("charge_mass_kg", "ChargeMass", KILOGRAM, (0.0, cfg.capacity_kg),
+              (0.0, cfg.capacity_kg), description="mass of the loaded charge"),
+    )
+
+
+def furnace_recipe(cfg: OxidizerConfig, recipe: OxidationRecipe) -> dict[str, Any]:
+    """The PLC's local recipe from the plant file's ``[recipes.oxidation]``."""
+    out: dict[str, Any] = {f"zone{i}_c": recipe.hold_c for i in range(1, cfg.plc.zones + 1)}
+    out.update(ramp_c_per_min=recipe.ramp_c_per_min, cool_c_per_min=recipe.cool_c_per_min,
+               hold_min=recipe.hold_min, po2_atm=recipe.po2_atm,
+               dew_point_c=ph2o_atm_to_dew_point(recipe.ph2o_atm),
+               pressure_mbar=cfg.plc.pressure_mbar, charge_d50_um=cfg.plc.charge_d50_um,
+               charge_mass_kg=min(recipe.charge_kg, cfg.capacity_kg))
+    return {k: float(v) for k, v in out.items()}
+
+
+class FurnaceTool(ToolCore):
+    """Emulated oxidation furnace (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : OxidizerConfig
+        Station configuration: limits, truth, PLC emulation settings.
+    recipe : OxidationRecipe
+        Local recipe.
+    material : {'Si', 'Sn'}
+        Oxidising base element of the plant's alloy.
+    lab : LabConfig
+        Metrology turnaround and noise.
+    rng : numpy.random.Generator
+        The run's generator; split into truth, lab and instrument streams.
+    """
+
+    KIND: ClassVar[str] = "furnace"
+    RUN_STEPS: ClassVar[tuple[str, ...]] = ("Loading", "Heating", "Holding", "Cooling")
+    STEPS: ClassVar[tuple[str, ...]] = ("Idle", "Loading", "Heating", "Holding", "Cooling",
+                                        "Complete", "Held", "Aborted")
+    FAULTS: ClassVar[tuple[str, ...]] = ("HeaterRunaway", "O2FlowLoss", "DoorOpen")
+
+    def __init__(self, cfg: OxidizerConfig, recipe: OxidationRecipe, material: str,
+                 lab: LabConfig, rng: np.random.Generator) -> None:
+        truth_rng, lab_rng, self._inst_rng = rng.spawn(3)
+        points = furnace_points(cfg)
+        self.context_points = furnace_context(cfg)
+        local = furnace_recipe(cfg, recipe)
+        _check_recipe(points + self.context_points, local)
+        super().__init__(points + self.context_points, local, cfg.plc, lab, lab_rng)
+        self.points = points
+        self.cfg = cfg
+        self.recipe = recipe
+        self.material = material
+        self.truth = TrueFurnace(cfg.truth, cfg.limits, truth_rng, tau_s=cfg.plc.tau_s)
+        self.zones: list[FurnaceState] = [self.truth.initial_state(temperature_c=recipe.start_c)
+                                          for _ in range(cfg.plc.zones)]
+        self._held_sp: list[float] = []
+        self._hold_elapsed_s = 0.0
+        self._rate_c_per_min = 0.0
+        self._po2_ind = 0.0
+        self._ph2o_ind = 0.0
+        self._pressure = 1013.25
+        self._timers = DeviationTimer()
+        self._trajectory: list[tuple[float, float, float, float]] = []
+        self._update_pv()
+
+    # -- batch -----------------------------------------------------------------------------
+    def _begin_batch(self) -> None:
+        self._hold_elapsed_s = 0.0
+        self._trajectory = []
+        self._record(force=True)
+
+    def _on_hold(self) -> None:
+        # Held keeps the furnace where it is: the ramp stops at the present temperature.
+        self._held_sp = [z.indicated_c for z in self.zones]
+
+    def _zone_keys(self) -> list[str]:
+        return [f"zone{i}_c" for i in range(1, len(self.zones) + 1)]
+
+    def _gas_on(self) -> bool:
+        return self.batch_active
+
+    def _zone_setpoints(self, i: int, step: str) -> dict[str, float]:
+        sp = self.setpoints
+        gas = self._gas_on() and "O2FlowLoss" not in self.faults
+        po2 = sp["po2_atm"] if gas else 0.0
+        ph2o = dew_point_to_ph2o_atm(sp["dew_point_c"]) if self._gas_on() else 0.0
+        ramp_max = self.cfg.limits.ramp_c_per_min[1]
+        if step in ("Heating", "Holding"):
+            temp, ramp = sp[f"zone{i + 1}_c"], sp["ramp_c_per_min"]
+        elif step == "Cooling":
+            temp, ramp = self.cfg.plc.unload_c, sp["cool_c_per_min"]
+        elif step == "Held":
+            temp, ramp = self._held_sp[i], sp["ramp_c_per_min"]
+        else:  # heaters off: the furnace drifts back to ambient
+            temp, ramp = self.recipe.start_c, ramp_max
+        if i == 0 and "HeaterRunaway" in self.faults and not self.trip_reason:
+            temp, ramp = self.cfg.limits.temperature_c[1], ramp_max
+        return {"temperature_c": temp, "ramp_c_per_min": ramp, "po2_atm": po2,
+                "ph2o_atm": ph2o}
+
+    # -- process ---------------------------------------------------------------------------
+    def _process(self, dt_s: float) -> None:
+        before = self._mean_indicated()
+        self.zones = [self.truth.step(z, self._zone_setpoints(i, self.step), dt_s)
+                      for i, z in enumerate(self.zones)]
+        rate = (self._mean_indicated() - before) / dt_s * 60.0
+        self._rate_c_per_min = lag(self._rate_c_per_min, rate, dt_s, 60.0)
+        gas = self._gas_on() and "O2FlowLoss" not in self.faults
+        self._po2_ind = lag(self._po2_ind, self.setpoints["po2_atm"] if gas else 0.0, dt_s,
+                            GAS_TAU_S)
+        h2o = dew_point_to_ph2o_atm(self.setpoints["dew_point_c"]) if self._gas_on() else 0.0
+        self._ph2o_ind = lag(self._ph2o_ind, h2o, dt_s, GAS_TAU_S)
+        p_target = self.setpoints["pressure_mbar"] if self._gas_on() else 1013.25
+        self._pressure = lag(self._pressure, p_target, dt_s, GAS_TAU_S)
+        if self.step == "Holding":
+            self._hold_elapsed_s += dt_s
+        if self.batch_active:
+            self._record()
+            self._advance_step()
+        self._update_pv()
+
+    def _advance_step(self) -> None:
+        sp = self.setpoints
+        if self.step == "Loading" and self.step_elapsed_s >= self.cfg.load_unload_h * 1800.0:
+            self._enter("Heating")
+        elif self.step == "Heating":
+            band = max(5.0, 3.0 * self.cfg.truth.temperature_noise_c)
+            if all(abs(z.indicated_c - sp[k]) <= band
+                   for z, k in zip(self.zones, self._zone_keys(), strict=True)):
+                self._enter("Holding")
+        elif self.step == "Holding" and self._hold_elapsed_s >= sp["hold_min"] * 60.0:
+            self._enter("Cooling")
+        elif self.step == "Cooling" and self._mean_indicated() <= self.cfg.plc.unload_c + 5.0:
+            self._record(force=True)
+            self._end_batch("Complete")
+
+    def _mean_indicated(self) -> float:
+        return sum(z.indicated_c for z in self.zones) / len(self.zones)
+
+    def _update_pv(self) -> None:
+        pv = self.pv
+        for key, z in zip(self._zone_keys(), self.zones, strict=True):
+            pv[key] = z.indicated_c
+        pv["ramp_c_per_min"] = max(self._rate_c_per_min, 0.0)
+        pv["cool_c_per_min"] = max(-self._rate_c_per_min, 0.0)
+        pv["hold_min"] = self._hold_elapsed_s / 60.0
+        pv["po2_atm"] = self._po2_ind
+        pv["o2_flow_slm"] = self._po2_ind * self.cfg.plc.gas_flow_slm
+        pv["dew_point_c"] = ph2o_atm_to_dew_point(self._ph2o_ind)
+        pv["pressure_mbar"] = self._pressure + 0.2 * float(self._inst_rng.standard_normal())
+
+    # -- alarms and interlocks -------------------------------------------------------------
+    def _alarm_conditions(self, dt_s: float) -> dict[str, str]:
+        out: dict[str, str] = {}
+        band = self.plc.overtemp_band_c
+        hi = self.cfg.limits.temperature_c[1]
+        for key, z in zip(self._zone_keys(), self.zones, strict=True):
+            if z.indicated_c > self.setpoints[key] + band or z.indicated_c > hi:
+                out["OverTemperature"] = (f"{key}: {z.indicated_c:.1f} °C above setpoint "
+                                          f"{self.setpoints[key]:.1f} °C + {band:g} °C")
+                break
+        demand = (self.setpoints["po2_atm"] * self.cfg.plc.gas_flow_slm
+                  if self._gas_on() else 0.0)
+        # Only a commanded flow can deviate: after the batch the valve closes on purpose.
+        off = self._gas_on() and flow_deviation(self.pv["o2_flow_slm"], demand,
+                                                self.plc.flow_deviation_rel, 0.05)
+        if self._timers.update("o2", off, dt_s) > self.plc.flow_deviation_s:
+            out["FlowDeviation"] = (f"O2 flow {self.pv['o2_flow_slm']:.2f} slm, "
+                                    f"demand {demand:.2f} slm")
+        return out
+
+    def _interlock_cause(self) -> str:
+        if "DoorOpen" in self.faults and self.batch_active:
+            return "door opened during a batch"
+        band = 2.0 * self.plc.overtemp_band_c
+        for key, z in zip(self._zone_keys(), self.zones, strict=True):
+            if z.indicated_c > self.setpoints[key] + band:
+                return f"high-high temperature {key} {z.indicated_c:.0f} °C"
+        return ""
+
+    # -- truth -----------------------------------------------------------------------------
+    def _record(self, force: bool = False) -> None:
+        if not force and self._trajectory and self.t_s - self._trajectory[-1][0] < RECORD_EVERY_S:
+            return
+        true_c = sum(z.true_c for z in self.zones) / len(self.zones)
+        z0 = self.zones[0]
+        self._trajectory.append((self.t_s, true_c, z0.po2_atm, z0.ph2o_atm))
+
+    def _finish(self) -> float:
+        self._record(force=True)
+        rows = self._trajectory
+        if len(rows) < 2:
+            rows = rows + [(rows[-1][0] + 1.0, *rows[-1][1:])]
+        t, temp, po2, ph2o = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+        try:
+            profile = Profile(time_s=t, temperature_c=temp, po2_atm=po2, ph2o_atm=ph2o)
+            psd = lognormal(self.setpoints["charge_d50_um"], self.cfg.plc.charge_gsd)
+            dist = self.truth.true_oxide(profile, psd, material=self.material,
+                                         initial_nm=self.cfg.plc.initial_oxide_nm,
+                                         t_s=self.batch.start_s,
+                                         thin_model=self.recipe.thin_model,
+                                         orientation=self.recipe.orientation)
+        except PhysicsError as exc:  # e.g. tin held above its melting point
+            log.warning("furnace batch %s: no true oxide: %s", self.batch.batch_id, exc)
+            return math.nan
+        return float(dist.mean_nm)
+
+
+def _check_recipe(points: tuple[Point, ...], recipe: dict[str, Any]) -> None:
+    for p in points:
+        v = recipe.get(p.key)
+        if p.sp_range is not None and v is not None and not p.sp_range[0] <= v <= p.sp_range[1]:
+            raise ConfigError(f"local recipe value {p.key}={v:g} is outside the tool limits "
+                              f"{p.sp_range} (check [recipes] against [stations.*.limits])")

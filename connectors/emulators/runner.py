@@ -1,0 +1,95 @@
+"""Build a tool from the plant configuration and run its server until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from connectors.emulators.furnace import FurnaceTool
+from connectors.emulators.security import SecuritySettings
+from connectors.emulators.server import EmulatorServer
+from connectors.emulators.sputter import SputterTool
+from connectors.emulators.tool import ToolCore
+from twin.config import CONFIG_DIR, DEFAULT_PLANT, load_plant
+from twin.config.schema import PlantConfig
+from twin.errors import UsageError
+
+KINDS = ("furnace", "sputter")
+#: Plant file used when ``--config`` is not given: the shipped line that has the tool.
+DEFAULT_CONFIG = {"furnace": DEFAULT_PLANT, "sputter": CONFIG_DIR / "thin_film_line.toml"}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def make_tool(kind: str, plant: PlantConfig, seed: int | None, *, source: str = "") -> ToolCore:
+    """The emulated tool of ``kind`` for ``plant``, its streams seeded from ``seed``."""
+    rng = np.random.default_rng(seed)
+    where = source or plant.plant.name
+    if kind == "furnace":
+        cfg, recipe = plant.stations.oxidizer, plant.recipes.oxidation
+        if cfg is None or recipe is None:
+            raise UsageError(f"{where}: a furnace needs [stations.oxidizer] and "
+                             "[recipes.oxidation]")
+        return FurnaceTool(cfg, recipe, plant.alloy.base, plant.stations.lab, rng)
+    if kind == "sputter":
+        scfg, srecipe = plant.stations.sputter, plant.recipes.sputter
+        if scfg is None or srecipe is None:
+            raise UsageError(f"{where}: a sputter tool needs [stations.sputter] and "
+                             "[recipes.sputter]")
+        return SputterTool(scfg, srecipe, plant.alloy.base, plant.stations.lab, rng)
+    raise UsageError(f"unknown tool {kind!r} (expected {' or '.join(KINDS)})")
+
+
+def build_server(kind: str, *, name: str | None = None, port: int | None = None,
+                 time_factor: float = 1.0, seed: int | None = 0, config: str | Path | None = None,
+                 host: str = "127.0.0.1", tick_s: float = 0.1,
+                 security: SecuritySettings | None = None,
+                 overrides: Sequence[str] = ()) -> EmulatorServer:
+    """Load the plant file (with ``--set`` overrides) and make the server of one tool."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown tool {kind!r} (expected {' or '.join(KINDS)})")
+    name = name or f"{kind}1"
+    if not _NAME.match(name):
+        raise UsageError(f"--name {name!r}: letters, digits and _ only, not starting with a digit")
+    if time_factor <= 0 or not np.isfinite(time_factor):
+        raise UsageError(f"--time-factor must be > 0, got {time_factor}")
+    path = Path(config) if config is not None else DEFAULT_CONFIG[kind]
+    plant = load_plant(path, overrides)
+    tool = make_tool(kind, plant, seed, source=str(path))
+    plc = tool.plc
+    chosen = plc.port if port is None else port
+    if not 0 <= chosen <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {chosen}")
+    return EmulatorServer(tool, name, host=host, port=chosen, time_factor=time_factor,
+                          tick_s=tick_s, heartbeat_timeout_s=plc.heartbeat_timeout_s,
+                          security=security)
+
+
+async def serve(server: EmulatorServer, ready: Callable[[str], None]) -> None:
+    """Start ``server``, report its URL, and run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            url = await server.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}"
+                             ) from None
+        ready(url)
+        await stop.wait()
+    finally:
+        await server.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def quiet_asyncua() -> None:
+    """asyncua logs every session at INFO and some harmless notices at WARNING."""
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
