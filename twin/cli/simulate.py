@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
                            tables={"batches": result.batches, "events": result.events,
                                    "states": result.states, "shares": result.shares},
                            summary=result.summary, physics=args.physics)
+        control = getattr(result.extra.get("plant"), "ctx", None)
+        if control is not None and control.control is not None:
+            # The control loops' audit records, buffered during the run (no I/O in SimPy).
+            control.control.write_audit(folder)
         print(f"run folder: {folder}")
     return 0
 

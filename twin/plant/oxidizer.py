@@ -16,14 +16,18 @@ true oxide for the lab.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from twin.config.schema import OxidationRecipe, OxidizerConfig
+from twin.control.loop import ControlLoop
+from twin.control.plant_hooks import furnace_context
+from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest
-from twin.physics.oxidation import native_oxide_nm
+from twin.physics.oxidation import OxideDistribution, native_oxide_nm
 from twin.plant.batches import Unit
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -128,8 +132,6 @@ class Oxidizer(Machine):
                                    "n_parents": 1})
             yield from self.changeover(charge)
             start = env.now
-            yield from self.setup(half, charge.id, "load")
-            self.release_operators(reqs, t_ops)
             growth = {"orientation": self.recipe.orientation,
                       "thin_model": self.recipe.thin_model,
                       "si_area_fraction": max(phases.phase_mass_fraction.get(material, 1.0),
@@ -137,14 +139,26 @@ class Oxidizer(Machine):
                       "copper": "Cu" in phases.phases_kg or any(
                           "Cu" in p for p in phases.phase_mass_fraction)}
             sp = oxidation_setpoints(self.recipe)
+            # Run-to-run control: predict the charge under the current setpoints and correct
+            # them (closed loop) or propose (advisory) before loading; an advisory proposal
+            # can be decided while the charge is loaded.
+            loop = self._loop()
+            octx = furnace_context(psd, material, initial, growth)
+            plan = loop.before_batch(charge.id, sp, octx, env.now) if loop else None
+            yield from self.setup(half, charge.id, "load")
+            self.release_operators(reqs, t_ops)
+            if loop is not None and plan is not None:
+                sp = loop.resolve(plan, env.now)
             results = yield from self.step(StepRequest(
                 charge.id, recipe_id(self.recipe), "oxidize", sp,
                 {"psd": psd, "material": material, "initial_nm": initial, "growth": growth}),
                 resumable=False)
             res = results[-1]
-            pred = ctx.physics.predict(res.actual, psd, material=material,
-                                       calibration=self.calibration, initial_nm=initial,
-                                       growth=growth)
+            vm = loop.after_step(res, octx) if loop is not None else None
+            pred = (_as_distribution(vm) if vm is not None else
+                    ctx.physics.predict(res.actual, psd, material=material,
+                                        calibration=self.calibration, initial_nm=initial,
+                                        growth=growth))
             reqs = yield from self.operators(charge.id)
             t_ops = env.now
             yield from self.setup(half, charge.id, "unload")
@@ -154,13 +168,52 @@ class Oxidizer(Machine):
             charge.data["oxide_nm"] = pred.mean_nm
             charge.row.update(_charge_row(self.path, charge, self.recipe, sp, res.values,
                                           res.status, start, env.now, pred, true))
+            force_lab = False
+            if vm is not None and loop is not None and plan is not None:
+                basis, why = release_basis(vm, ctx.cfg.control.window_nm)
+                # The hold rule: an unreliable prediction never releases a charge alone.
+                force_lab = not vm.reliable
+                charge.row.update(vm.as_columns())
+                charge.row.update({"ctrl_mode": loop.mode, "ctrl_state": plan.state,
+                                   "ctrl_proposal_id": plan.proposal.proposal_id
+                                   if plan.proposal else "",
+                                   "ctrl_predicted_before_nm": plan.predicted_nm,
+                                   "vm_release_basis": basis, "vm_release_reason": why})
             yield from dispose(self, self.lab, charge, [charge], predicted_nm=pred.mean_nm,
                                within_share=pred.within_50pct_share, true_nm=true.mean_nm,
-                               aborted=res.status == "aborted",
-                               reworks=charge.data["reworks"], on_rework=self._rework)
+                               aborted=res.status == "aborted" or force_lab,
+                               reworks=charge.data["reworks"], on_rework=self._rework,
+                               on_measured=self._on_lab(loop, charge.id))
 
     def _rework(self, unit: Unit) -> None:
         self.env.process(self.rework.put(unit))
+
+    def _loop(self) -> ControlLoop | None:
+        """This furnace's control loop (None when the run has no control)."""
+        control = self.ctx.control
+        if control is None:
+            return None
+        loop: ControlLoop = control.furnace_loop(self.path, self.ocfg,
+                                                 oxidation_setpoints(self.recipe))
+        return loop
+
+    def _on_lab(self, loop: ControlLoop | None,
+                batch_id: str) -> Callable[[float], None] | None:
+        """Feed a lab result of this charge to the loop's calibration."""
+        if loop is None:
+            return None
+
+        def learn(measured: float) -> None:
+            loop.on_lab(batch_id, measured, float(self.env.now))
+
+        return learn
+
+
+def _as_distribution(vm: VmPrediction) -> OxideDistribution:
+    """The VM prediction in the physics' result form (for the row and the disposition)."""
+    return OxideDistribution(vm.mean_nm, vm.p5_nm, vm.p50_nm, vm.p95_nm,
+                             vm.within_50pct_share, vm.fully_oxidised_share,
+                             np.zeros(0))
 
 
 def _mean(lots: list[Unit], key: str) -> float:

@@ -21,6 +21,7 @@ import pandas as pd
 import simpy
 
 from twin.config.schema import Alloy, PlantConfig
+from twin.control.plant_hooks import PlantControl, physics_evaluator
 from twin.equipment.simulated import SimulatedFurnace, SimulatedSputter, SimulatedTool
 from twin.equipment.truth import TrueFurnace, TrueSputter
 from twin.errors import ConfigError
@@ -71,6 +72,7 @@ class Plant:
                            humidity_rh=_humidity(cfg, horizon_s,
                                                  self.rng.stream("ambient.humidity")),
                            physics=OxidePhysics(physics))
+        self.ctx.control = PlantControl(cfg, evaluator=physics_evaluator(self.ctx.physics))
         _check_crew(cfg)
         self.machines: list[Machine] = []
         self.buffers: list[Buffer] = []

@@ -20,7 +20,8 @@ from twin.plant.station import Machine
 
 def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
             predicted_nm: float, within_share: float, true_nm: float, aborted: bool,
-            reworks: int, on_rework: Callable[[Unit], None] | None = None
+            reworks: int, on_rework: Callable[[Unit], None] | None = None,
+            on_measured: Callable[[float], None] | None = None
             ) -> Generator[simpy.Event, Any, None]:
     """Decide a batch's fate, put its units out, and send it to the lab when needed.
 
@@ -43,6 +44,8 @@ def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
         Reworks the batch has had.
     on_rework : callable, optional
         Sends a unit back for rework; ``None`` when the route cannot rework.
+    on_measured : callable, optional
+        Called with the lab result (the control loop's calibration learns from it).
     """
     ctx = machine.ctx
     rules = ctx.cfg.disposition
@@ -64,6 +67,8 @@ def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
     machine.event("hold", batch.id, "lab")
 
     def done(measured: float) -> None:
+        if on_measured is not None:
+            on_measured(measured)
         decision, reason = decide(measured, within_share, reworks, window_nm=window,
                                   rules=rules, can_rework=on_rework is not None)
         _final(machine, batch, units, decision, f"lab {reason}", measured)

@@ -38,6 +38,7 @@ class Context:
     horizon_s: float
     humidity_rh: np.ndarray = field(default_factory=lambda: np.zeros(1))
     physics: Any = None  # twin.plant.physics_cache.PhysicsCache
+    control: Any = None  # twin.control.plant_hooks.PlantControl (VM and run-to-run control)
 
     def rh_percent(self, t_s: float) -> float:
         """Relative humidity of the storage room on the day of ``t_s``, %."""

@@ -1,0 +1,326 @@
+"""One control loop per tool: VM, calibration, controller and audit trail wired together.
+
+What the plant model (and the live twin, and the bench) calls, in batch order:
+
+1. :meth:`ControlLoop.before_batch` when a batch is about to be loaded: predicts the batch
+   under the current setpoints and, outside the deadband, proposes corrective setpoints.
+   ``closed_loop`` writes them at once; ``advisory`` records an open proposal; ``off`` only
+   predicts.
+2. :meth:`ControlLoop.resolve` when the batch starts (after loading: the operator's window to
+   decide an advisory proposal): accepted proposals are written, undecided ones expire.
+3. :meth:`ControlLoop.during_step` (optional) at a point inside the hold: re-predicts with the
+   record so far and trims the rest of the hold time.
+4. :meth:`ControlLoop.after_step` with the tool's report: the VM prediction of the batch and
+   the hold rule (an unreliable prediction holds the batch for the lab).
+5. :meth:`ControlLoop.on_lab` whenever a lab result arrives (late, out of order, or never).
+
+Every proposal, decision, write, expiry, hold and calibration outcome goes to the loop's
+:class:`~twin.control.audit.AuditSink`. Nothing here does I/O by itself: inside SimPy the sink
+is an :class:`~twin.control.audit.AuditBuffer` drained by the run outside the SimPy processes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from twin.config.schema import ControlConfig
+from twin.control.audit import AuditRecord, AuditSink
+from twin.control.calibration import LabObservation, Outcome, ToolCalibration
+from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
+from twin.control.r2r import (
+    RESOLUTION,
+    Proposal,
+    RunToRunController,
+    _safe_log,
+    invert_1d,
+    quantise,
+)
+from twin.control.vm import VirtualMetrology, VmPrediction, release_basis
+from twin.equipment.base import StepResult
+from twin.physics.oxidation_profile import Profile
+
+Mode = Literal["off", "advisory", "closed_loop"]
+#: Batches whose lab result is still awaited, kept per loop (older ones are dropped: their
+#: result is taken as never coming).
+MAX_PENDING = 2000
+
+
+@dataclass
+class Plan:
+    """Setpoints decided for one batch.
+
+    Attributes
+    ----------
+    batch_id : str
+    setpoints : dict
+        What the tool is to run (after :meth:`ControlLoop.resolve`: final).
+    proposal : Proposal or None
+        The correction computed for the batch (None inside the deadband or when off).
+    state : str
+        ``none``, ``written``, ``open``, ``accepted``, ``rejected`` or ``expired``.
+    predicted_nm : float
+        Prediction under the setpoints before any correction, nm.
+    """
+
+    batch_id: str
+    setpoints: dict[str, float]
+    proposal: Proposal | None = None
+    state: str = "none"
+    predicted_nm: float = math.nan
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    result: StepResult
+    context: Any
+    prediction: VmPrediction
+
+
+class ControlLoop:
+    """VM + calibration + run-to-run controller + audit for one tool.
+
+    Parameters
+    ----------
+    path : str
+        Tool path (``line1.oxidizer1``): the loop's name in the audit trail.
+    model : FurnaceModel or SputterCapModel
+        The twin's model of the tool.
+    cfg : ControlConfig
+        The plant's ``[control]`` section.
+    recipe : Mapping[str, float]
+        The recipe's setpoints.
+    sink : AuditSink
+        Where audit records go.
+    mode : {'off', 'advisory', 'closed_loop'}, optional
+        Overrides the mode the configuration gives this loop.
+    """
+
+    def __init__(self, path: str, model: FurnaceModel | SputterCapModel, cfg: ControlConfig,
+                 recipe: Mapping[str, float], sink: AuditSink, *,
+                 mode: Mode | None = None) -> None:
+        self.path = path
+        self.model = model
+        self.cfg = cfg
+        self.sink = sink
+        self.calibration = ToolCalibration(cfg)
+        self.vm = VirtualMetrology(path, model, self.calibration, cfg)
+        self.controller = RunToRunController(path, model, cfg, recipe)
+        self.mode: Mode = mode or loop_mode(cfg, path, model.kind)
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self.predictions: dict[str, VmPrediction] = {}
+        # Knob setpoints now on the tool (the last ones resolved before a batch): the next
+        # batch starts from them, so the deadband is about the running setpoints, not the
+        # recipe. Mid-step trims answer one batch's conditions and are not carried over.
+        self.running: dict[str, float] = {}
+
+    # -- before the batch --------------------------------------------------------------
+    def before_batch(self, batch_id: str, setpoints: Mapping[str, float], context: Any,
+                     t_s: float) -> Plan:
+        """Predict the batch under the running setpoints; propose (advisory) or write.
+
+        ``setpoints`` are the recipe's; the knobs the loop corrected before override them.
+        """
+        sp = {**setpoints, **self.running} if self.mode != "off" else dict(setpoints)
+        theta = self.calibration.theta_at(t_s)
+        pred = float(self.model.predict_setpoints([sp], context, theta)[0])
+        if self.mode == "off":
+            return Plan(batch_id, sp, None, "none", pred)
+        prop = self.controller.propose(batch_id, sp, context, theta)
+        if prop is None:
+            return Plan(batch_id, sp, None, "none", pred)
+        if self.mode == "closed_loop":
+            self._write(prop, t_s, who="controller", why=prop.reason)
+            return Plan(batch_id, prop.apply(sp), prop, "written", pred)
+        self._audit("proposal", prop, t_s, result="open", who="controller", reason=prop.reason)
+        return Plan(batch_id, sp, prop, "open", pred)
+
+    def resolve(self, plan: Plan, t_s: float) -> dict[str, float]:
+        """Final setpoints when the batch starts: apply an accepted proposal, expire the rest."""
+        prop = plan.proposal
+        knobs = [self.model.knobs[k] for k in self.controller.knobs]
+        if prop is None or plan.state != "open":
+            self.running = {k: plan.setpoints[k] for k in knobs if k in plan.setpoints}
+            return plan.setpoints
+        decision = self.sink.decision(prop.proposal_id)
+        if decision is None:
+            plan.state = "expired"
+            self._audit("expire", prop, t_s, result="expired", who="controller",
+                        reason="batch started before an operator decided; ran unchanged")
+        elif decision.result == "accepted":
+            plan.state = "accepted"
+            plan.setpoints = prop.apply(plan.setpoints)
+            self._write(prop, t_s, who=decision.who, why=f"accepted by {decision.who}")
+        else:
+            plan.state = "rejected"
+        self.running = {k: plan.setpoints[k] for k in knobs if k in plan.setpoints}
+        return plan.setpoints
+
+    def _write(self, prop: Proposal, t_s: float, *, who: str, why: str,
+               result: str = "ok") -> None:
+        self._audit("write", prop, t_s, result=result, who=who, reason=why)
+
+    def record_write_failure(self, plan: Plan, t_s: float, error: str) -> None:
+        """Record that writing a plan's setpoints to the tool failed (live equipment)."""
+        if plan.proposal is not None:
+            self._write(plan.proposal, t_s, who="controller", why="write to the tool failed",
+                        result=f"failed: {error}")
+
+    # -- during the step ---------------------------------------------------------------
+    def during_step(self, plan: Plan, seen: Profile, elapsed_s: float, context: Any,
+                    t_s: float) -> dict[str, float] | None:
+        """Re-predict with the record so far and trim the rest of the hold (furnace only).
+
+        Parameters
+        ----------
+        plan : Plan
+            The batch's plan (its setpoints are the ones running).
+        seen : Profile
+            Indicated record from the start of the step up to now.
+        elapsed_s : float
+            Time since the start of the step, s.
+        context : OxidationContext
+            The charge.
+        t_s : float
+            Process time now, s.
+
+        Returns
+        -------
+        dict or None
+            New setpoints (only ``hold_min`` changes) when closed loop and outside the
+            deadband; None otherwise. Advisory loops record a proposal instead.
+        """
+        if (self.mode == "off" or not self.cfg.midstep or not isinstance(self.model,
+                                                                           FurnaceModel)
+                or "hold_time" not in self.controller.knobs):
+            return None
+        model = self.model
+        sp = plan.setpoints
+        theta = self.calibration.theta_at(t_s)
+        ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
+        held_min = max(0.0, elapsed_s - ramp_s) / 60.0
+
+        def log_pred(holds: np.ndarray) -> np.ndarray:
+            profs = [self._rest_of_step(seen, sp, float(h), ramp_s, elapsed_s) for h in holds]
+            return _safe_log(model.predict_profiles(profs, context, theta)["mean_nm"])
+
+        now = float(np.exp(log_pred(np.array([sp["hold_min"]]))[0]))
+        if self.controller.within_deadband(now):
+            return None
+        lo, hi = self.controller.allowed("hold_time", sp, context)
+        hold, pred, reached = invert_1d(log_pred, (max(lo, held_min), max(hi, held_min)),
+                                        math.log(self.cfg.aim_nm))
+        hold = quantise(hold, RESOLUTION["hold_min"], (max(lo, held_min), max(hi, held_min)))
+        if math.isclose(hold, sp["hold_min"], abs_tol=1e-6):
+            return None
+        reason = (f"during the step: record so far predicts {now:.3g} nm vs aim "
+                  f"{self.cfg.aim_nm:g} nm; hold {sp['hold_min']:.1f} -> {hold:.1f} min "
+                  f"gives {pred:.3g} nm" + ("" if reached else " (hold time saturated)"))
+        n_mid = int(plan.extra.get("midstep_checks", 0)) + 1
+        plan.extra["midstep_checks"] = n_mid
+        prop = Proposal(self.path, plan.batch_id, f"{self.path}/{plan.batch_id}/mid{n_mid}",
+                        {"hold_min": sp["hold_min"]}, {"hold_min": hold}, now, pred,
+                        self.cfg.aim_nm, reached, reason)
+        if self.mode == "advisory":
+            self._audit("proposal", prop, t_s, result="open", who="controller", reason=reason)
+            return None
+        self._write(prop, t_s, who="controller", why=reason)
+        plan.setpoints = prop.apply(sp)
+        return plan.setpoints
+
+    @staticmethod
+    def _rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, ramp_s: float,
+                      elapsed_s: float) -> Profile:
+        """Record so far, then the planned rest at the latest gas readings (persistence)."""
+        end_hold = ramp_s + hold_min * 60.0
+        t_now = min(elapsed_s, float(seen.time_s[-1]))
+        cool_s = abs(sp["hold_c"] - sp["start_c"]) / sp["cool_c_per_min"] * 60.0
+        t_hold_end = max(end_hold, t_now)
+        t_hold_start = min(max(ramp_s, t_now), t_hold_end)  # still ramping: finish the ramp
+        rest_t = [t_hold_start, t_hold_end, t_hold_end + cool_s]
+        times = np.concatenate([seen.time_s, rest_t])
+        temps = np.concatenate([seen.temperature_c, [sp["hold_c"], sp["hold_c"],
+                                                     sp["start_c"]]])
+        po2 = np.concatenate([seen.po2_atm, [seen.po2_atm[-1]] * 3])
+        ph2o = np.concatenate([seen.ph2o_atm, [seen.ph2o_atm[-1]] * 3])
+        return Profile(times, temps, po2, ph2o)
+
+    # -- after the step ----------------------------------------------------------------
+    def after_step(self, result: StepResult, context: Any) -> VmPrediction:
+        """VM prediction of the finished batch; holds it for the lab when not reliable."""
+        pred = self.vm.predict(result, context)
+        self.predictions[result.batch_id] = pred
+        self._pending[result.batch_id] = _Pending(result, context, pred)
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)
+        basis, why = release_basis(pred, self.cfg.window_nm)
+        if basis == "lab" and not pred.reliable:
+            self.sink.record(AuditRecord(
+                kind="hold", loop=self.path, batch_id=result.batch_id,
+                before={"vm_mean_nm": pred.mean_nm, "reliability": pred.reliability},
+                after={"disposition": "hold_for_lab"}, reason=why, who="controller",
+                sim_time_s=result.end_s, result="held"))
+        return pred
+
+    # -- lab ---------------------------------------------------------------------------
+    def on_lab(self, batch_id: str, measured_nm: float, t_s: float) -> list[Outcome]:
+        """Learn from one lab result (any order); audit every outcome that changed."""
+        pend = self._pending.get(batch_id)
+        if pend is None:
+            out = [Outcome(batch_id, "rejected",
+                           "no prediction on record for this batch (unknown or too old)")]
+        else:
+            pred = pend.prediction
+            theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm, pred)
+                               if math.isfinite(pred.mean_nm) else (math.nan, 0.0))
+            obs = LabObservation(batch_id, pend.result.end_s, measured_nm, pred.mean_nm,
+                                 pred.theta, sens, theta_obs, t_s)
+            before = {"log_rate_factor": self.calibration.state.level,
+                      "drift_per_h": self.calibration.state.drift_per_h}
+            out = self.calibration.add(obs)
+            after = {"log_rate_factor": self.calibration.state.level,
+                     "drift_per_h": self.calibration.state.drift_per_h}
+            for o in out:
+                kind = "calibration" if o.status in ("used", "reinstated") else "outlier"
+                self.sink.record(AuditRecord(
+                    kind=kind, loop=self.path, batch_id=o.batch_id, before=before,
+                    after={**after, "measured_nm": measured_nm} if o.batch_id == batch_id
+                    else after, reason=o.reason, who="calibration", sim_time_s=t_s,
+                    result=o.status))
+            return out
+        for o in out:
+            self.sink.record(AuditRecord(kind="outlier", loop=self.path, batch_id=batch_id,
+                                         after={"measured_nm": measured_nm}, reason=o.reason,
+                                         who="calibration", sim_time_s=t_s, result=o.status))
+        return out
+
+    def _audit(self, kind: str, prop: Proposal, t_s: float, *, result: str, who: str,
+               reason: str) -> None:
+        self.sink.record(AuditRecord(
+            kind=kind, loop=self.path, batch_id=prop.batch_id, before=prop.before,
+            after=prop.after, reason=reason, who=who, sim_time_s=t_s,
+            proposal_id=prop.proposal_id, result=result))
+
+
+def loop_mode(cfg: ControlConfig, path: str, kind: str) -> Mode:
+    """The mode of one loop: by tool path, else by station kind, else the plant's mode.
+
+    The kind key is the station name without its number (``oxidizer`` for
+    ``line1.oxidizer2``) or the step kind (``oxidize``, ``sputter``).
+    """
+    station = path.rsplit(".", 1)[-1].rstrip("0123456789")
+    for key in (path, path.split(".", 1)[-1], station, kind):
+        if key in cfg.loop_modes:
+            return cfg.loop_modes[key]
+    return cfg.mode
+
+
+def oxidation_context(ctx: Mapping[str, Any] | OxidationContext) -> OxidationContext:
+    """A step context as :class:`OxidationContext` (pass-through when it already is one)."""
+    return ctx if isinstance(ctx, OxidationContext) else OxidationContext.from_mapping(ctx)

@@ -1,0 +1,274 @@
+"""The twin's process models as the controller and the virtual metrology use them.
+
+A process model maps flat setpoints (or the process values a tool reported) and the batch's
+context to a predicted oxide thickness, with the tool's learnt log rate factor ``theta``
+applied on top of its configured calibration (every rate constant times ``exp(theta)``). Two
+implementations share one small interface:
+
+* :class:`FurnaceModel`: powder oxidation over a ramp–hold–cool profile
+  (:func:`twin.physics.oxidation.grow_particles_batch`, vectorised so that the controller's
+  model inversion evaluates a whole grid of candidate setpoints in one call);
+* :class:`SputterCapModel`: the sputter tool's reactive oxide cap
+  (:func:`twin.physics.coating.cap_rate_nm_min` times the oxidize time).
+
+Knobs are named generically (``hold_time``, ``temperature``, ``po2``) in the configuration;
+each model maps them onto its own setpoints and equipment limits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.config.schema import Calibration as CalibrationConfig
+from twin.config.schema import FurnaceLimits, SputterLimits
+from twin.errors import PhysicsError
+from twin.physics import coating
+from twin.physics.oxidation import Calibration, grow_particles_batch
+from twin.physics.oxidation_profile import Profile
+from twin.physics.psd import SizeDistribution
+
+FloatArray = NDArray[np.float64]
+
+TIN_MELT_MARGIN_C = 231.9 - 5.0  # a tin charge is never set within 5 °C of its melting point
+_STAT_FIELDS = ("mean_nm", "p5_nm", "p50_nm", "p95_nm", "within_50pct_share",
+                "fully_oxidised_share")
+
+
+@dataclass(frozen=True)
+class OxidationContext:
+    """What a powder charge brings to the furnace (the step's ``context``).
+
+    Attributes
+    ----------
+    psd : SizeDistribution or object with ``build() -> SizeDistribution``
+        Particle sizes of the charge (the plant's compact log-normal form is accepted).
+    material : {'Si', 'Sn'}
+        Oxidising base element.
+    initial_nm : float
+        Oxide on the powder when loaded, nm.
+    growth : Mapping[str, Any]
+        Other growth options (``orientation``, ``thin_model``, ``si_area_fraction``,
+        ``copper``).
+    """
+
+    psd: Any
+    material: str = "Si"
+    initial_nm: float = 0.0
+    growth: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, ctx: Mapping[str, Any]) -> OxidationContext:
+        """Build from a step's context mapping (keys as :class:`StepRequest` documents)."""
+        if "psd" not in ctx:
+            raise PhysicsError("oxidation context: missing 'psd' (particle sizes of the charge)")
+        return cls(psd=ctx["psd"], material=str(ctx.get("material", "Si")),
+                   initial_nm=float(ctx.get("initial_nm", 0.0)),
+                   growth=dict(ctx.get("growth", {})))
+
+
+def binned(psd: Any) -> SizeDistribution:
+    """The binned size distribution of ``psd`` (built once per compact form)."""
+    if isinstance(psd, SizeDistribution):
+        return psd
+    return _build(psd)
+
+
+@lru_cache(maxsize=1024)
+def _build(psd: Any) -> SizeDistribution:
+    built: SizeDistribution = psd.build()
+    return built
+
+
+#: Evaluates one reported profile for a charge at a calibration (the plant passes its cached,
+#: anchored physics so that a simulated year stays fast).
+Evaluator = Callable[[Profile, "OxidationContext", Calibration], Any]
+
+
+class ProcessModel(Protocol):
+    """What the controller and the VM need from a tool's model."""
+
+    kind: str
+    knobs: Mapping[str, str]
+
+    def knob_limits(self, knob: str, context: Any) -> tuple[float, float]:
+        """Equipment (and process) limits of a knob's setpoint, in its units."""
+        ...
+
+    def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]], context: Any,
+                          theta: float) -> FloatArray:
+        """Predicted mean oxide thickness (nm) for each candidate setpoint set."""
+        ...
+
+
+def rate_calibration(base: CalibrationConfig, theta: float) -> Calibration:
+    """The physics calibration of a tool with every factor times ``exp(theta)``."""
+    f = math.exp(theta)
+    return Calibration(b_factor=base.b_factor * f, ba_factor=base.ba_factor * f,
+                       c_factor=base.c_factor * f)
+
+
+class FurnaceModel:
+    """Twin model of a controlled-oxidation furnace (powder charges).
+
+    Parameters
+    ----------
+    calibration : twin.config.schema.Calibration
+        The tool's configured rate factors (the learnt ``theta`` multiplies them).
+    limits : FurnaceLimits
+        Equipment limits (knob limits and input-range checks).
+    evaluator : callable, optional
+        ``(profile, context, calibration) -> OxideDistribution`` for single evaluations
+        (VM predictions and the current-setpoint check); the controller's candidate grids
+        always use the exact vectorised physics.
+    """
+
+    kind = "oxidize"
+    knobs: Mapping[str, str] = {"hold_time": "hold_min", "temperature": "hold_c",
+                                "po2": "po2_atm"}
+
+    def __init__(self, calibration: CalibrationConfig, limits: FurnaceLimits, *,
+                 evaluator: Evaluator | None = None) -> None:
+        self.calibration = calibration
+        self.limits = limits
+        self.evaluator = evaluator
+
+    def knob_limits(self, knob: str, context: Any) -> tuple[float, float]:
+        """Limits of a knob: the furnace's, and below tin's melting point for a tin charge."""
+        name = self.knobs[knob]
+        lo, hi = getattr(self.limits, {"hold_min": "hold_min", "hold_c": "temperature_c",
+                                       "po2_atm": "po2_atm"}[name])
+        if name == "hold_c" and _material(context) == "Sn":
+            hi = min(hi, TIN_MELT_MARGIN_C)
+        return float(lo), float(hi)
+
+    def planned_profile(self, sp: Mapping[str, float]) -> Profile:
+        """The ramp–hold–cool profile a set of setpoints asks for."""
+        ramp_lo, ramp_hi = self.limits.ramp_c_per_min
+        return Profile.ramp_hold(
+            start_c=sp["start_c"], hold_c=sp["hold_c"],
+            ramp_c_per_min=min(max(sp["ramp_c_per_min"], ramp_lo), ramp_hi),
+            hold_s=max(sp["hold_min"], 0.0) * 60.0,
+            cool_c_per_min=min(max(sp["cool_c_per_min"], ramp_lo), ramp_hi),
+            po2_atm=sp["po2_atm"], ph2o_atm=sp.get("ph2o_atm", 0.0))
+
+    def predict_profiles(self, profiles: Sequence[Profile], context: OxidationContext,
+                         theta: float | Sequence[float]) -> dict[str, FloatArray]:
+        """Oxide statistics (arrays keyed as OxideDistribution's fields) per profile.
+
+        ``theta`` is one log rate factor for all profiles or one per profile.
+        """
+        cal: Calibration | list[Calibration]
+        if isinstance(theta, (int, float)):
+            cal = rate_calibration(self.calibration, float(theta))
+        else:
+            cal = [rate_calibration(self.calibration, float(t)) for t in theta]
+        if self.evaluator is not None and len(profiles) <= 2:
+            cals = cal if isinstance(cal, list) else [cal] * len(profiles)
+            dists = [self.evaluator(p, context, c) for p, c in zip(profiles, cals, strict=True)]
+            return {k: np.array([getattr(d, k) for d in dists]) for k in _STAT_FIELDS}
+        return grow_particles_batch(list(profiles), binned(context.psd), as_arrays=True,
+                                    material=context.material, initial_nm=context.initial_nm,
+                                    calibration=cal, **dict(context.growth))
+
+    def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]],
+                          context: OxidationContext, theta: float) -> FloatArray:
+        """Predicted area-weighted mean oxide (nm) per candidate setpoint set."""
+        profiles = [self.planned_profile(sp) for sp in setpoints]
+        return np.asarray(self.predict_profiles(profiles, context, theta)["mean_nm"])
+
+    def input_problems(self, profile: Profile, context: OxidationContext) -> list[str]:
+        """Reasons the reported record is outside what the model was built for."""
+        out = []
+        lo, hi = self.limits.temperature_c
+        t = profile.temperature_c
+        if float(t.max()) > hi + 10.0 or float(t.min()) < lo - 10.0:
+            out.append(f"temperature {float(t.min()):.0f}–{float(t.max()):.0f} °C outside the "
+                       f"furnace range {lo:g}–{hi:g} °C")
+        for name in ("po2_atm", "ph2o_atm"):
+            a = getattr(profile, name)
+            plo, phi = getattr(self.limits, name)
+            if float(a.max()) > phi * 1.05 + 1e-9 or float(a.min()) < plo - 1e-9:
+                out.append(f"{name} {float(a.min()):.3g}–{float(a.max()):.3g} outside "
+                           f"{plo:g}–{phi:g}")
+        if context.material == "Sn" and float(t.max()) >= 231.9:
+            out.append(f"tin charge at {float(t.max()):.0f} °C (melts at 231.9 °C)")
+        return out
+
+
+class SputterCapModel:
+    """Twin model of the sputter tool's reactive oxide cap (the ``oxidize`` part of a run).
+
+    Parameters
+    ----------
+    calibration : twin.config.schema.Calibration
+        Configured factors (``c_factor`` scales the cap rate).
+    limits : SputterLimits
+        Equipment limits.
+    material : {'Si', 'Sn'}
+        Target material.
+    """
+
+    kind = "sputter"
+    knobs: Mapping[str, str] = {"hold_time": "oxidize_min", "po2": "o2_sccm"}
+
+    def __init__(self, calibration: CalibrationConfig, limits: SputterLimits,
+                 material: str = "Si") -> None:
+        self.calibration = calibration
+        self.limits = limits
+        self.material = "Sn" if material == "Sn" else "Si"
+
+    def knob_limits(self, knob: str, context: Any) -> tuple[float, float]:
+        """Limits of a knob; the O2 flow also inside the cap model's calibrated O2/Ar range."""
+        name = self.knobs[knob]
+        if name == "oxidize_min":
+            return float(self.limits.deposit_min[0]), float(self.limits.deposit_min[1])
+        lo, hi = self.limits.o2_sccm
+        ar = float((context or {}).get("ar_sccm", 25.0))
+        r_lo, r_hi = coating.CAP_RATIO_RANGE
+        return max(float(lo), r_lo * ar * 1.001), min(float(hi), r_hi * ar * 0.999)
+
+    def cap_nm(self, values: Mapping[str, float], theta: float) -> float:
+        """Predicted cap thickness (nm) for read-back or set values."""
+        m: Literal["Si", "Sn"] = "Si" if self.material == "Si" else "Sn"
+        rate = coating.cap_rate_nm_min(values["ar_sccm"], values["o2_sccm"],
+                                       power_w=values["power_w"],
+                                       pressure_mtorr=values["pressure_mtorr"], material=m)
+        return rate * self.calibration.c_factor * math.exp(theta) * values["oxidize_min"]
+
+    def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]], context: Any,
+                          theta: float) -> FloatArray:
+        """Predicted cap thickness (nm) per candidate setpoint set."""
+        return np.array([self.cap_nm(sp, theta) for sp in setpoints])
+
+    def input_problems(self, values: Mapping[str, float]) -> list[str]:
+        """Reasons the read-back values are outside what the cap model was fitted on."""
+        out = []
+        for key in ("power_w", "pressure_mtorr", "ar_sccm", "o2_sccm"):
+            if key not in values or not math.isfinite(values[key]):
+                out.append(f"no reading of {key}")
+        if out:
+            return out
+        ratio = values["o2_sccm"] / values["ar_sccm"]
+        r_lo, r_hi = coating.CAP_RATIO_RANGE
+        if not r_lo <= ratio <= r_hi:
+            out.append(f"O2/Ar ratio {ratio:.3g} outside the cap model's {r_lo}–{r_hi}")
+        for key in ("power_w", "pressure_mtorr", "ar_sccm"):
+            lo, hi = getattr(self.limits, key)
+            if not lo <= values[key] <= hi:
+                out.append(f"{key} {values[key]:g} outside {lo:g}–{hi:g}")
+        return out
+
+
+def _material(context: Any) -> str:
+    if isinstance(context, OxidationContext):
+        return context.material
+    if isinstance(context, Mapping):
+        return str(context.get("material", "Si"))
+    return "Si"

@@ -1,0 +1,73 @@
+"""The control loops of a simulated plant: built once per run, called by the stations.
+
+:class:`PlantControl` owns one :class:`~twin.control.loop.ControlLoop` per oxidation furnace
+and the run's :class:`~twin.control.audit.AuditBuffer`. The SimPy processes only call the
+loops (pure computation, records kept in memory); the run writes the buffered records to
+``RUN_DIR/control_audit.jsonl`` after the simulation (:meth:`PlantControl.write_audit`), so
+no SimPy process ever does I/O. The live twin uses a file :class:`AuditTrail` as the sink
+instead (fsync per record, operators' decisions read back from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from twin.config.schema import OxidizerConfig, PlantConfig
+from twin.control.audit import AuditBuffer, AuditSink, AuditTrail
+from twin.control.loop import ControlLoop
+from twin.control.model import Evaluator, FurnaceModel, OxidationContext
+
+
+class PlantControl:
+    """Control loops and audit buffer of one plant run.
+
+    Parameters
+    ----------
+    cfg : PlantConfig
+        The plant (its ``[control]`` section configures every loop).
+    evaluator : callable, optional
+        Fast physics for single predictions (see :class:`FurnaceModel`).
+    sink : AuditSink, optional
+        Where records go; a fresh :class:`AuditBuffer` by default.
+    """
+
+    def __init__(self, cfg: PlantConfig, *, evaluator: Evaluator | None = None,
+                 sink: AuditSink | None = None) -> None:
+        self.cfg = cfg
+        self.evaluator = evaluator
+        self.sink: AuditSink = sink if sink is not None else AuditBuffer()
+        self.loops: dict[str, ControlLoop] = {}
+
+    def furnace_loop(self, path: str, ocfg: OxidizerConfig,
+                     recipe: Mapping[str, float]) -> ControlLoop:
+        """The loop of the furnace at ``path`` (created on first use)."""
+        if path not in self.loops:
+            model = FurnaceModel(ocfg.calibration, ocfg.limits, evaluator=self.evaluator)
+            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink)
+        return self.loops[path]
+
+    def write_audit(self, run_dir: str | Path) -> int:
+        """Append the buffered records to the run folder's audit trail; return how many."""
+        if not isinstance(self.sink, AuditBuffer):
+            return 0
+        return self.sink.drain_into(AuditTrail(Path(run_dir)))
+
+
+def furnace_context(psd: Any, material: str, initial_nm: float,
+                    growth: Mapping[str, Any]) -> OxidationContext:
+    """The charge as the furnace model's context."""
+    return OxidationContext(psd=psd, material=material, initial_nm=initial_nm,
+                            growth=dict(growth))
+
+
+def physics_evaluator(physics: Any) -> Evaluator:
+    """Wrap the plant's cached physics (``OxidePhysics.predict``) as a model evaluator."""
+
+    def evaluate(profile: Any, context: OxidationContext, calibration: Any) -> Any:
+        return physics.predict(profile, context.psd, material=context.material,
+                               calibration=calibration, initial_nm=context.initial_nm,
+                               growth=context.growth)
+
+    return evaluate
