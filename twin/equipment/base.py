@@ -126,3 +126,29 @@ class Equipment(Protocol):
                  duration_s: float) -> Generator[simpy.Event, Any, float]:
         """Planned maintenance of ``duration_s``; return the time it took, s."""
         ...
+
+
+@runtime_checkable
+class LabSource(Protocol):
+    """A truth handle whose lab result comes from outside the model (live equipment).
+
+    Simulated equipment returns the hidden true oxide and the lab adds the metrology noise; a
+    live tool's truth is unknown to the twin, so its handle asks the real (or emulated) lab and
+    the model waits for the answer.
+    """
+
+    def measure(self, env: simpy.Environment) -> Generator[simpy.Event, Any, float]:
+        """Wait for the lab result of this batch; return the measured thickness, nm (NaN: none)."""
+        ...
+
+
+def lab_truth(truth: Any, key: str | None = None) -> Any:
+    """What the lab measures: a :class:`LabSource` as it is, else the true mean value, nm.
+
+    ``key`` picks a field of a dict-like truth (the sputter tool's ``'cap_nm'``); without it
+    the truth's ``mean_nm`` is used (an oxide distribution).
+    """
+    if isinstance(truth, LabSource):
+        return truth
+    return float(truth[key]) if key is not None else float(truth.mean_nm)
+

@@ -165,18 +165,26 @@ def _truncate(p: Profile, t_end: float) -> Profile:
 
 def _profile_values(p: Profile, hold_c: float) -> dict[str, float]:
     """Summary of an indicated record: peak, mean over the hold band, time in the band."""
-    temp = p.temperature_c
+    # Plain ufunc reductions: the same sums as ndarray.sum/mean without their Python layers.
+    temp, t = p.temperature_c, p.time_s
     band = temp >= hold_c - 5.0
-    dt = np.diff(p.time_s, append=p.time_s[-1])
-    in_band = float(dt[band].sum())
+    dt = np.empty(t.size)
+    np.subtract(t[1:], t[:-1], out=dt[:-1])
+    dt[-1] = 0.0
+    in_band = float(_sum(dt[band]))
+    held = temp[band]
     return {
-        "max_c": float(temp.max()),
-        "hold_c_mean": float(temp[band].mean()) if band.any() else math.nan,
+        "max_c": float(_max(temp)),
+        "hold_c_mean": float(_sum(held) / held.size) if held.size else math.nan,
         "hold_band_min": in_band / 60.0,
-        "po2_atm_mean": float(p.po2_atm.mean()),
-        "ph2o_atm_mean": float(p.ph2o_atm.mean()),
+        "po2_atm_mean": float(_sum(p.po2_atm) / p.po2_atm.size),
+        "ph2o_atm_mean": float(_sum(p.ph2o_atm) / p.ph2o_atm.size),
         "duration_s": p.duration_s,
     }
+
+
+_sum = np.add.reduce
+_max = np.maximum.reduce
 
 
 class SimulatedSputter(SimulatedTool):

@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 
 SECONDS_PER_DAY = 86400.0
 
+#: Knots per block of the closed-form lag (keeps ``r**-k`` far from overflow).
+_LAG_BLOCK = 256
+#: Record grids a furnace keeps (one per recipe it runs; a controller's corrections add more).
+_GRID_CACHE = 16
+
 #: Setpoint names a furnace step understands (the PLC's writable tags).
 FURNACE_SETPOINTS: tuple[str, ...] = ("temperature_c", "ramp_c_per_min", "po2_atm", "ph2o_atm")
 
@@ -104,6 +109,7 @@ class TrueFurnace:
         self.limits = limits
         self.rng = rng
         self.tau_s = float(tau_s)
+        self._grids: dict[tuple[int, float], _Grid] = {}
 
     # -- rates ---------------------------------------------------------------------------
     def rate_factor(self, t_s: float) -> float:
@@ -204,37 +210,48 @@ class TrueFurnace:
             ``(indicated, true)``: the indicated process value the PLC reports and what
             the charge actually saw, on the same time knots.
         """
-        t_end = float(setpoints_profile.duration_s)
-        n = max(1, int(math.ceil(t_end / dt_s)))
-        times = np.linspace(0.0, t_end, n + 1)
-        sp_t = np.asarray(setpoints_profile.time_s, dtype=float)
-        sp_c = np.interp(times, sp_t, np.asarray(setpoints_profile.temperature_c, dtype=float))
-        sp_o2 = np.interp(times, sp_t, np.asarray(setpoints_profile.po2_atm, dtype=float))
-        sp_h2o = np.interp(times, sp_t, np.asarray(setpoints_profile.ph2o_atm, dtype=float))
-        ind = self._lag(sp_c, float(times[1] - times[0]) if n else dt_s)
+        g = self._grid(setpoints_profile, dt_s)
+        ind = self._lag_on(g)
         if offset_c:
-            lift = float(sp_c.max() - sp_c[0]) or 1.0
-            ind = ind + offset_c * (sp_c - sp_c[0]) / lift
-        lo, hi = self.limits.po2_atm
-        po2 = np.minimum(np.clip(sp_o2, lo, hi) * (1.0 + self.truth.o2_flow_bias_rel), 1.0)
-        ph2o = np.clip(sp_h2o, *self.limits.ph2o_atm)
-        indicated = Profile(time_s=times, temperature_c=ind, po2_atm=np.clip(sp_o2, lo, hi),
-                            ph2o_atm=ph2o)
-        true = Profile(time_s=times, temperature_c=ind + self.truth.thermocouple_offset_c,
-                       po2_atm=po2, ph2o_atm=ph2o)
+            ind = ind + offset_c * g.rise / g.lift
+        # The grid's arrays are read-only and shared by every record on it; the records are
+        # built by this method alone, so the profile checks have nothing left to find.
+        indicated = Profile.trusted(g.times, ind, g.po2_indicated, g.ph2o)
+        true = Profile.trusted(g.times, ind + self.truth.thermocouple_offset_c, g.po2_true,
+                               g.ph2o)
         return indicated, true
 
+    def _grid(self, setpoints_profile: Profile, dt_s: float) -> _Grid:
+        """The setpoints of a profile on its record grid (cached: a recipe repeats)."""
+        key = (id(setpoints_profile), float(dt_s))
+        g = self._grids.get(key)
+        if g is not None and g.source is setpoints_profile:
+            return g
+        g = _Grid.build(self, setpoints_profile, dt_s)
+        if len(self._grids) >= _GRID_CACHE:
+            self._grids.pop(next(iter(self._grids)))  # oldest first
+        self._grids[key] = g
+        return g
+
     def _lag(self, sp_c: np.ndarray, dt_s: float) -> np.ndarray:
-        # The loop of step() on arrays: a rate-limited first-order lag plus the same noise.
+        """:meth:`step`'s loop on arrays (setpoints ``sp_c`` on a grid of ``dt_s``)."""
         lo, hi = self.limits.temperature_c
         sp = np.clip(sp_c, lo, hi)
         alpha = 1.0 - math.exp(-dt_s / self.tau_s)
         max_move = self.limits.ramp_c_per_min[1] / 60.0 * dt_s
         sd = self.truth.temperature_noise_c * math.sqrt(1.0 - (1.0 - alpha) ** 2)
+        return self._lag_core(sp, alpha * sp, alpha, max_move, sd, None)
+
+    def _lag_on(self, g: _Grid) -> np.ndarray:
+        return self._lag_core(g.sp, g.alpha_sp, g.alpha, g.max_move, g.sd, g.powers)
+
+    def _lag_core(self, sp: np.ndarray, alpha_sp: np.ndarray, alpha: float, max_move: float,
+                  sd: float, powers: list[np.ndarray] | None) -> np.ndarray:
+        # A rate-limited first-order lag plus the same noise as step().
         noise = sd * self.rng.standard_normal(sp.size) if sd > 0 else np.zeros(sp.size)
-        out = _linear_lag(sp, noise, alpha)
+        out = _linear_lag(sp, noise, alpha, alpha_sp=alpha_sp, powers=powers)
         moves = alpha * (sp[1:] - out[:-1])
-        if np.all(np.abs(moves) <= max_move):
+        if moves.size == 0 or np.abs(moves).max() <= max_move:
             return out  # the ramp limit never bound: the linear filter is the loop's result
         x = float(sp[0])
         out[0] = x
@@ -316,26 +333,87 @@ def spread_oxide(dist: OxideDistribution, rng: np.random.Generator,
     return replace(dist, **changes)
 
 
-def _linear_lag(sp: np.ndarray, noise: np.ndarray, alpha: float, block: int = 256) -> np.ndarray:
+def _linear_lag(sp: np.ndarray, noise: np.ndarray, alpha: float, block: int = _LAG_BLOCK, *,
+                alpha_sp: np.ndarray | None = None,
+                powers: list[np.ndarray] | None = None) -> np.ndarray:
     """``x[i] = x[i-1] + alpha*(sp[i] - x[i-1]) + noise[i]``, ``x[0] = sp[0]``, vectorised.
 
     Solved in closed form, ``x[i] = r**i * (x0 + sum_j r**-j * u[j])`` with ``r = 1 - alpha``,
-    in blocks short enough that ``r**-j`` stays far from overflow.
+    in blocks short enough that ``r**-j`` stays far from overflow. ``alpha_sp`` (``alpha *
+    sp``) and ``powers`` (``r**k`` per block, from :func:`_block_powers`) may be passed
+    precomputed; the result is the same.
     """
-    r = 1.0 - alpha
     out = np.empty(sp.size)
     out[0] = sp[0]
-    u = alpha * sp + noise
+    u = (alpha * sp if alpha_sp is None else alpha_sp) + noise
+    if powers is None:
+        powers = _block_powers(1.0 - alpha, sp.size, block)
     x = float(sp[0])
     i = 1
-    while i < sp.size:
-        j = min(i + block, sp.size)
-        k = np.arange(1, j - i + 1, dtype=float)
-        pw = r**k
+    for pw in powers:
+        j = i + pw.size
         out[i:j] = pw * (x + np.cumsum(u[i:j] / pw))
         x = float(out[j - 1])
         i = j
     return out
+
+
+def _block_powers(r: float, size: int, block: int = _LAG_BLOCK) -> list[np.ndarray]:
+    """``r**k`` (k = 1 ...) for each block of :func:`_linear_lag` over ``size`` knots."""
+    out = []
+    i = 1
+    while i < size:
+        j = min(i + block, size)
+        out.append(r ** np.arange(1, j - i + 1, dtype=float))
+        i = j
+    return out
+
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Grid:
+    """Everything of a setpoint profile on a record grid that does not change per charge."""
+
+    source: Profile          # the setpoint profile (kept alive: its id is the cache key)
+    times: np.ndarray        # record knots, s
+    sp: np.ndarray           # temperature setpoint clipped to the limits, °C
+    alpha_sp: np.ndarray     # alpha * sp
+    rise: np.ndarray         # unclipped setpoint above its start, °C
+    lift: float              # largest rise (1 when flat), °C
+    po2_indicated: np.ndarray
+    po2_true: np.ndarray
+    ph2o: np.ndarray
+    alpha: float
+    max_move: float
+    sd: float
+    powers: list[np.ndarray]
+
+    @staticmethod
+    def build(furnace: TrueFurnace, sp_prof: Profile, dt_s: float) -> _Grid:
+        t_end = float(sp_prof.duration_s)
+        n = max(1, int(math.ceil(t_end / dt_s)))
+        times = np.linspace(0.0, t_end, n + 1)
+        sp_t = np.asarray(sp_prof.time_s, dtype=float)
+        sp_c = np.interp(times, sp_t, np.asarray(sp_prof.temperature_c, dtype=float))
+        sp_o2 = np.interp(times, sp_t, np.asarray(sp_prof.po2_atm, dtype=float))
+        sp_h2o = np.interp(times, sp_t, np.asarray(sp_prof.ph2o_atm, dtype=float))
+        step_s = float(times[1] - times[0])
+        lo, hi = furnace.limits.temperature_c
+        sp = np.clip(sp_c, lo, hi)
+        alpha = 1.0 - math.exp(-step_s / furnace.tau_s)
+        sd = furnace.truth.temperature_noise_c * math.sqrt(1.0 - (1.0 - alpha) ** 2)
+        lo2, hi2 = furnace.limits.po2_atm
+        po2_ind = np.clip(sp_o2, lo2, hi2)
+        po2_true = np.minimum(po2_ind * (1.0 + furnace.truth.o2_flow_bias_rel), 1.0)
+        arrays = (times, sp, po2_ind, po2_true)
+        ph2o = np.clip(sp_h2o, *furnace.limits.ph2o_atm)
+        for a in (*arrays, ph2o):
+            a.flags.writeable = False
+        return _Grid(source=sp_prof, times=times, sp=sp, alpha_sp=alpha * sp,
+                     rise=sp_c - sp_c[0], lift=float(sp_c.max() - sp_c[0]) or 1.0,
+                     po2_indicated=po2_ind, po2_true=po2_true, ph2o=ph2o, alpha=alpha,
+                     max_move=furnace.limits.ramp_c_per_min[1] / 60.0 * step_s, sd=sd,
+                     powers=_block_powers(1.0 - alpha, times.size))
 
 
 def _norm_cdf(z: float) -> float:

@@ -42,6 +42,7 @@ class RealtimeBridge:
         self._clock = clock
         self._stop = asyncio.Event()
         self.env_start = float(env.now)
+        self._wall0: float | None = None
         self.max_lag_s = 0.0  # worst simulated-time lag behind the wall clock seen so far
 
     def stop(self) -> None:
@@ -52,10 +53,20 @@ class RealtimeBridge:
         """Simulation time that corresponds to ``wall_elapsed_s`` since the start."""
         return self.env_start + wall_elapsed_s * self.time_factor
 
+    def sim_time_at(self, wall_t: float) -> float:
+        """Simulation time of a wall-clock reading (same clock as the event loop's ``time``).
+
+        Used to place PLC samples on the model's time axis; before :meth:`run` starts it is
+        the environment's current time.
+        """
+        if self._wall0 is None:
+            return float(self.env.now)
+        return self.sim_time_for_wall(wall_t - self._wall0)
+
     async def run(self, until_s: float) -> float:
         """Advance until simulation time ``until_s`` (or :meth:`stop`); return ``env.now``."""
         clock = self._clock or asyncio.get_running_loop().time
-        wall0 = clock()
+        wall0 = self._wall0 = clock()
         self.env_start = float(self.env.now)
         while self.env.now < until_s and not self._stop.is_set():
             target = min(until_s, self.sim_time_for_wall(clock() - wall0))

@@ -63,6 +63,25 @@ class Profile:
             object.__setattr__(self, name, a)
 
     @classmethod
+    def trusted(cls, time_s: FloatArray, temperature_c: FloatArray, po2_atm: FloatArray,
+                ph2o_atm: FloatArray) -> Profile:
+        """Build a profile without validation, for trusted internal callers only.
+
+        The public constructor checks every knot (about 0.1 ms); a simulation that makes a
+        profile per batch from arrays it built itself (a furnace record on its own grid)
+        already guarantees what the checks test. The caller promises: four 1-D float64
+        arrays of one length >= 2, finite, ``time_s`` non-decreasing and starting at 0,
+        temperatures above absolute zero, partial pressures >= 0. The arrays are taken as
+        they are (no copy) and made read-only, so the caller must not write to them later;
+        read-only arrays may be shared between profiles.
+        """
+        prof = object.__new__(cls)
+        for name, a in zip(_FIELDS, (time_s, temperature_c, po2_atm, ph2o_atm), strict=True):
+            a.flags.writeable = False
+            object.__setattr__(prof, name, a)
+        return prof
+
+    @classmethod
     def constant(cls, temperature_c: float, duration_s: float, po2_atm: float = 1.0,
                  ph2o_atm: float = 0.0) -> Profile:
         """Isothermal profile at fixed atmosphere.

@@ -52,12 +52,14 @@ class Buffer(Component):
 
     def put(self, unit: Unit, *, hold: bool = False) -> Generator[simpy.Event, Any, None]:
         """Wait for a slot, then store ``unit`` released (or held when ``hold``)."""
-        if self.slots is not None:
-            if self.slots.level == 0:
+        slots = self.slots
+        if slots is not None:
+            if slots.level == 0:
                 self.full_events += 1
-            yield self.slots.get(1)
-        self.level += 1
-        self.max_level = max(self.max_level, self.level)
+            yield slots.get(1)
+        level = self.level = self.level + 1
+        if level > self.max_level:
+            self.max_level = level
         if hold:
             self.held[unit.id] = unit
         else:

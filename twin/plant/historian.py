@@ -37,7 +37,8 @@ class Historian:
 
     def __init__(self, start: pd.Timestamp) -> None:
         self.start = start
-        self._state: dict[str, tuple[str, float, str]] = {}
+        # Per station: [state, since_s, batch_id, totals or None] (mutable: updated in place).
+        self._state: dict[str, list[Any]] = {}
         self.totals: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(STATES, 0.0))
         # Interval columns (closed intervals only).
         self._iv_path: list[str] = []
@@ -57,25 +58,38 @@ class Historian:
     # -- recording ---------------------------------------------------------------------------
     def register(self, path: str, state: str, t_s: float) -> None:
         """Start tracking station ``path`` in ``state`` at ``t_s``."""
-        self._state[path] = (state, t_s, "")
+        self._state[path] = [state, t_s, "", None]
 
     def set_state(self, path: str, state: str, t_s: float, batch_id: str = "") -> None:
         """Station ``path`` enters ``state`` at ``t_s`` (a no-op if already in it)."""
-        old, since, old_batch = self._state[path]
-        if old == state and old_batch == batch_id:
+        cur = self._state[path]
+        old = cur[0]
+        if old == state and cur[2] == batch_id:
             return
-        if t_s < since:
-            raise RuntimeError(f"{path}: time went backwards ({t_s} < {since})")
-        if t_s > since:
-            self.totals[path][old] += t_s - since
-            self._iv_path.append(path)
-            self._iv_state.append(old)
-            self._iv_start.append(since)
-            self._iv_end.append(t_s)
-            self._iv_batch.append(old_batch)
-        self._state[path] = (state, t_s, batch_id)
+        since = cur[1]
+        if t_s != since:
+            if t_s < since:
+                raise RuntimeError(f"{path}: time went backwards ({t_s} < {since})")
+            self._close(cur, path, t_s)
+        cur[0] = state
+        cur[1] = t_s
+        cur[2] = batch_id
         if old != state:
             self.event(t_s, path, f"state:{state}", batch_id)
+
+    def _close(self, cur: list[Any], path: str, t_s: float) -> None:
+        # Close the open interval of ``cur`` at ``t_s`` (> its start).
+        tot = cur[3]
+        if tot is None:
+            # Created on first use, so the shares table keeps its row order.
+            tot = cur[3] = self.totals[path]
+        old, since = cur[0], cur[1]
+        tot[old] += t_s - since
+        self._iv_path.append(path)
+        self._iv_state.append(old)
+        self._iv_start.append(since)
+        self._iv_end.append(t_s)
+        self._iv_batch.append(cur[2])
 
     def event(self, t_s: float, path: str, event: str, batch_id: str = "",
               detail: str = "") -> None:
@@ -95,15 +109,10 @@ class Historian:
 
     def close(self, t_s: float) -> None:
         """Close every open state interval at the horizon ``t_s``."""
-        for path, (state, since, batch) in list(self._state.items()):
-            if t_s > since:
-                self.totals[path][state] += t_s - since
-                self._iv_path.append(path)
-                self._iv_state.append(state)
-                self._iv_start.append(since)
-                self._iv_end.append(t_s)
-                self._iv_batch.append(batch)
-            self._state[path] = (state, t_s, batch)
+        for path, cur in self._state.items():
+            if t_s > cur[1]:
+                self._close(cur, path, t_s)
+            cur[1] = t_s
 
     # -- tables ------------------------------------------------------------------------------
     def _iso(self, t_s: Iterable[float]) -> pd.Series:

@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 
 from twin.config.schema import Disposition, LabConfig
+from twin.equipment.base import LabSource
 from twin.physics.metrology import measure_thickness_nm
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.components import Component
@@ -98,10 +99,27 @@ class Lab(Component):
         self.measured = 0
         ctx.historian.register(self.path, "idle", self.env.now)
 
-    def submit(self, batch_id: str, true_nm: float,
+    def submit(self, batch_id: str, true_nm: float | LabSource,
                done: Callable[[float], None]) -> None:
-        """Measure a batch: ``done(measured_nm)`` is called when the result is reported."""
-        self.env.process(self._measure(batch_id, true_nm, done))
+        """Measure a batch: ``done(measured_nm)`` is called when the result is reported.
+
+        ``true_nm`` is the hidden true thickness (simulated equipment: this lab adds the
+        turnaround and the metrology noise) or a :class:`LabSource` (live equipment: the real
+        lab's result, with its own turnaround and noise, is awaited as it is).
+        """
+        if isinstance(true_nm, LabSource):
+            self.env.process(self._external(batch_id, true_nm, done))
+        else:
+            self.env.process(self._measure(batch_id, float(true_nm), done))
+
+    def _external(self, batch_id: str, source: LabSource,
+                  done: Callable[[float], None]) -> Generator[simpy.Event, Any, None]:
+        env, h = self.env, self.ctx.historian
+        h.event(env.now, self.path, "sample:received", batch_id)
+        measured = yield from source.measure(env)
+        self.measured += 1
+        h.event(env.now, self.path, "sample:result", batch_id, f"{measured:.4f}")
+        done(measured)
 
     def _measure(self, batch_id: str, true_nm: float,
                  done: Callable[[float], None]) -> Generator[simpy.Event, Any, None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import simpy
@@ -47,23 +48,31 @@ def mill_lot(d0_um: float, *, duration_s: float, power_kw: float, charge_kg: flo
 
     Calls the same public functions as ``mill`` but keeps the log-normal PSD as
     ``(d50, gsd)``; the specific surface is computed on the same bins (the unit-median shape
-    scaled by d50), so every number equals ``mill``'s.
+    scaled by d50), so every number equals ``mill``'s. Everything but the feed size depends
+    only on the mill's energy input and the recipe, which repeat from lot to lot, so that part
+    is computed once per distinct input (:func:`_energy_terms`).
     """
-    e = milling.specific_energy_kj_kg(power_kw, duration_s, charge_kg)
+    e, g, ssa_unit, amorphous, pickup, oxygen = _energy_terms(
+        duration_s, power_kw, charge_kg, recipe, si_fraction, density_g_cm3)
     d50 = milling.d50_um(d0_um, e)
+    return LotMilling(psd=LognormalPsd(d50, g), d50_um=d50, ssa_m2_g=ssa_unit / d50,
+                      amorphous_fraction=amorphous, media_pickup_wt_pct=pickup,
+                      oxygen_wt_pct=oxygen, specific_energy_kj_kg=e)
+
+
+@lru_cache(maxsize=512)
+def _energy_terms(duration_s: float, power_kw: float, charge_kg: float, recipe: MillRecipe,
+                  si_fraction: float, density_g_cm3: float
+                  ) -> tuple[float, float, float, float, float, float]:
+    # Energy, gsd, specific surface of the unit-median shape, amorphous fraction, media
+    # pickup and oxygen of one lot: equal inputs give equal results.
+    e = milling.specific_energy_kj_kg(power_kw, duration_s, charge_kg)
     g = milling.gsd(e)
-    return LotMilling(
-        psd=LognormalPsd(d50, g), d50_um=d50,
-        ssa_m2_g=milling.ssa_m2_g(unit_shape(g), density_g_cm3) / d50,
-        amorphous_fraction=milling.amorphous_fraction(
-            duration_s, mill_type=recipe.mill_type, media=recipe.media,
-            si_fraction=si_fraction),
-        media_pickup_wt_pct=milling.media_pickup_wt_pct(e, media=recipe.media,
-                                                        atmosphere=recipe.atmosphere),
-        oxygen_wt_pct=milling.oxygen_wt_pct(e, atmosphere=recipe.atmosphere,
-                                            si_fraction=si_fraction),
-        specific_energy_kj_kg=e,
-    )
+    return (e, g, milling.ssa_m2_g(unit_shape(g), density_g_cm3),
+            milling.amorphous_fraction(duration_s, mill_type=recipe.mill_type,
+                                       media=recipe.media, si_fraction=si_fraction),
+            milling.media_pickup_wt_pct(e, media=recipe.media, atmosphere=recipe.atmosphere),
+            milling.oxygen_wt_pct(e, atmosphere=recipe.atmosphere, si_fraction=si_fraction))
 
 
 class Mill(Machine):

@@ -26,7 +26,7 @@ from twin.config.schema import OxidationRecipe, OxidizerConfig
 from twin.control.loop import ControlLoop
 from twin.control.plant_hooks import furnace_context
 from twin.control.vm import VmPrediction, release_basis
-from twin.equipment.base import Equipment, StepRequest
+from twin.equipment.base import Equipment, StepRequest, lab_truth
 from twin.physics.oxidation import OxideDistribution, native_oxide_nm
 from twin.plant.batches import Unit
 from twin.plant.breakdowns import HOUR_S
@@ -168,6 +168,10 @@ class Oxidizer(Machine):
             charge.data["oxide_nm"] = pred.mean_nm
             charge.row.update(_charge_row(self.path, charge, self.recipe, sp, res.values,
                                           res.status, start, env.now, pred, true))
+            # Communication gaps in the process-value record (live equipment only).
+            charge.row.update({"data_gap_count": len(res.gaps),
+                               "data_gap_s": float(sum(b - a for a, b in res.gaps)),
+                               "step_fault": res.fault})
             force_lab = False
             if vm is not None and loop is not None and plan is not None:
                 basis, why = release_basis(vm, ctx.cfg.control.window_nm)
@@ -180,7 +184,7 @@ class Oxidizer(Machine):
                                    "ctrl_predicted_before_nm": plan.predicted_nm,
                                    "vm_release_basis": basis, "vm_release_reason": why})
             yield from dispose(self, self.lab, charge, [charge], predicted_nm=pred.mean_nm,
-                               within_share=pred.within_50pct_share, true_nm=true.mean_nm,
+                               within_share=pred.within_50pct_share, true_nm=lab_truth(true),
                                aborted=res.status == "aborted" or force_lab,
                                reworks=charge.data["reworks"], on_rework=self._rework,
                                on_measured=self._on_lab(loop, charge.id))

@@ -50,13 +50,22 @@ TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25])
 _SHIFT_GRID = np.linspace(-60.0, 60.0, 241)
 _OUT = ("mean_nm", "p5_nm", "p50_nm", "p95_nm", "within_50pct_share", "fully_oxidised_share")
 _LOG = np.array([True, True, True, True, False, False])
+_TRUST = tuple(float(v) for v in TRUST)
 
 
 def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
     """ln of the Arrhenius integral of a record (trapezoid on its knots)."""
     w = np.exp(-BUDGET_EA_EV / (K_B_EV * (temp_c + 273.15)))
-    return float(math.log(max(float(np.sum(0.5 * (w[1:] + w[:-1]) * np.diff(time_s))),
-                              1e-300)))
+    area = _sum(0.5 * (w[1:] + w[:-1]) * (time_s[1:] - time_s[:-1]))
+    return float(math.log(max(float(area), 1e-300)))
+
+
+_sum = np.add.reduce
+
+
+def _mean(a: np.ndarray) -> float:
+    # ndarray.mean's own arithmetic (a pairwise sum over the count) without its Python layers.
+    return float(_sum(a) / a.size)
 
 
 @dataclass
@@ -69,14 +78,39 @@ class _Anchor:
     grad: np.ndarray        # (6 outputs, 6 inputs)
     curv: np.ndarray        # diagonal second derivatives, same shape
     thickness: np.ndarray   # per-bin thickness at the anchor (for scaling)
+    xf: tuple[float, ...] = ()  # x as floats (the trust test runs on floats)
+    mean0: float = 1.0          # mean thickness at the anchor, nm
+
+    def __post_init__(self) -> None:
+        self.xf = tuple(float(v) for v in self.x)
+        self.mean0 = float(math.exp(self.y0[0]))
 
 
 def _key(profile: Profile, material: str, growth: Mapping[str, Any]) -> tuple[Any, ...]:
     # Same recipe shape: same duration (to the second) and gas (within 1 %); the temperature
     # level is an input of the expansion, not part of the key.
     return (material, tuple(sorted(growth.items())), round(profile.duration_s),
-            round(math.log(max(float(profile.po2_atm.mean()), 1e-9)) / 0.01),
-            round(math.log(max(float(profile.ph2o_atm.mean()), 1e-9)) / 0.01))
+            *_gas_key(profile.po2_atm, profile.ph2o_atm))
+
+
+def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int]:
+    # Records on one furnace grid share their (read-only) gas arrays: key them once.
+    hit = _GAS_KEYS.get((id(po2), id(ph2o)))
+    if hit is not None and hit[0] is po2 and hit[1] is ph2o:
+        return hit[2]
+    key = (round(math.log(max(_mean(po2), 1e-9)) / 0.01),
+           round(math.log(max(_mean(ph2o), 1e-9)) / 0.01))
+    # Only arrays that own read-only data can be keyed by identity (nothing can change them).
+    if (po2.base is None and ph2o.base is None and not po2.flags.writeable
+            and not ph2o.flags.writeable):
+        if len(_GAS_KEYS) >= 64:
+            _GAS_KEYS.pop(next(iter(_GAS_KEYS)))  # oldest first
+        _GAS_KEYS[(id(po2), id(ph2o))] = (po2, ph2o, key)
+    return key
+
+
+#: Gas part of the key by array identity (the arrays are kept alive, so ids stay unique).
+_GAS_KEYS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
 
 
 class OxidePhysics:
@@ -114,9 +148,10 @@ class OxidePhysics:
                                        initial_nm=ctx["initial_nm"], t_s=t_s,
                                        **ctx.get("growth", {}))
             rf = true.rate_factor(t_s)
-            dist = self.evaluate(profile, ctx["psd"], material=ctx["material"],
-                                 calibration=Calibration(rf, rf, rf),
-                                 initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
+            ln_rf = math.log(rf)
+            dist = self._evaluate(profile, ctx["psd"], ctx["material"], (ln_rf, ln_rf, ln_rf),
+                                  lambda: Calibration(rf, rf, rf), ctx["initial_nm"],
+                                  ctx.get("growth", {}))
             return spread_oxide(dist, true.rng, true.truth.thickness_spread_rel)
 
         return oxide
@@ -125,25 +160,41 @@ class OxidePhysics:
                  calibration: Calibration, initial_nm: float,
                  growth: Mapping[str, Any]) -> OxideDistribution:
         """Oxide by the anchored expansion (new anchor when outside every trust region)."""
-        self.fast_calls += 1
-        key = _key(profile, material, growth)
-        d50 = psd.d50_um
         cal = (math.log(calibration.b_factor), math.log(calibration.ba_factor),
                math.log(calibration.c_factor))
-        budget = _budget(profile.time_s, profile.temperature_c)
-        for a in self.anchors.get(key, ()):
-            u = np.array([_shift(a, budget), math.log(d50) - a.x[1], initial_nm - a.x[2],
-                          cal[0] - a.x[3], cal[1] - a.x[4], cal[2] - a.x[5]])
-            if np.all(np.abs(u) <= TRUST):
-                return _expand(a, u)
+        return self._evaluate(profile, psd, material, cal, lambda: calibration, initial_nm,
+                              growth)
+
+    def _evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, material: str,
+                  cal: tuple[float, float, float], calibration: Callable[[], Calibration],
+                  initial_nm: float, growth: Mapping[str, Any]) -> OxideDistribution:
+        # ``cal``: ln of the three factors; ``calibration`` builds the object (only an exact
+        # solve or a new anchor needs it, so the common path skips its validation).
+        self.fast_calls += 1
+        key = _key(profile, material, growth)
+        anchors = self.anchors.get(key, ())
+        if anchors:
+            budget = _budget(profile.time_s, profile.temperature_c)
+            ln_d50 = math.log(psd.d50_um)
+            t0, t1, t2, t3, t4, t5 = _TRUST
+            for a in anchors:
+                # The trust test in plain floats (six numbers: cheaper than arrays).
+                x = a.xf
+                u0 = _shift(a, budget)
+                u1, u2 = ln_d50 - x[1], initial_nm - x[2]
+                u3, u4, u5 = cal[0] - x[3], cal[1] - x[4], cal[2] - x[5]
+                if (abs(u0) <= t0 and abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3
+                        and abs(u4) <= t4 and abs(u5) <= t5):
+                    return _expand(a, np.array([u0, u1, u2, u3, u4, u5]))
         if key not in self._seen:
             # A shape seen once (an aborted, truncated profile; a one-off recipe) is solved
             # exactly; an anchor pays off from the second charge of a shape on.
             self._seen.add(key)
             self.exact_calls += 1
-            return predict_oxide(profile, psd, material=material, calibration=calibration,
+            return predict_oxide(profile, psd, material=material, calibration=calibration(),
                                  initial_nm=initial_nm, growth=growth)
-        a = _make_anchor(profile, as_distribution(psd), material, calibration, initial_nm, growth)
+        a = _make_anchor(profile, as_distribution(psd), material, calibration(), initial_nm,
+                         growth)
         self.anchors.setdefault(key, []).append(a)
         return _expand(a, np.zeros(6))
 
@@ -197,8 +248,8 @@ def _make_anchor(profile: Profile, psd: SizeDistribution, material: str,
 
 def _expand(a: _Anchor, u: np.ndarray) -> OxideDistribution:
     y = a.y0 + a.grad @ u + 0.5 * (a.curv @ (u * u))
-    vals = np.where(_LOG, np.exp(y), np.clip(y, 0.0, 1.0))
-    mean, p5, p50, p95, within, full = (float(v) for v in vals)
+    # np.clip's own arithmetic (max then min), without its Python layers.
+    vals = np.where(_LOG, np.exp(y), np.minimum(np.maximum(y, 0.0), 1.0)).tolist()
+    mean, p5, p50, p95, within, full = vals
     p5, p95 = min(p5, p50), max(p95, p50)
-    return OxideDistribution(mean, p5, p50, p95, within, full,
-                             a.thickness * (mean / float(math.exp(a.y0[0]))))
+    return OxideDistribution(mean, p5, p50, p95, within, full, a.thickness * (mean / a.mean0))

@@ -13,7 +13,7 @@ Thin-film line::
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import simpy
 
 from twin.config.schema import Alloy, PlantConfig
 from twin.control.plant_hooks import PlantControl, physics_evaluator
+from twin.equipment.base import Equipment
 from twin.equipment.simulated import SimulatedFurnace, SimulatedSputter, SimulatedTool
 from twin.equipment.truth import TrueFurnace, TrueSputter
 from twin.errors import ConfigError
@@ -40,6 +41,9 @@ from twin.plant.resources import Crew
 from twin.plant.sputter import Sputter
 from twin.plant.station import Context, Machine, station_names
 
+#: ``factory(simulated_equipment) -> equipment`` for a station run by other (live) equipment.
+EquipmentFactory = Callable[[Equipment], Equipment]
+
 
 class Plant:
     """A wired plant, ready to run.
@@ -56,11 +60,19 @@ class Plant:
         Oxide physics evaluation (see :mod:`twin.plant.physics_cache`).
     env : simpy.Environment, optional
         Environment to build in (a counting one for the benchmark).
+    equipment : mapping of str to callable, optional
+        For these component paths, ``factory(simulated) -> Equipment`` supplies the equipment
+        the station uses instead of the simulated one it is given (the live twin's OPC UA
+        tools, which may delegate to the simulated tool before they go live); the model is
+        otherwise unchanged.
     """
 
     def __init__(self, cfg: PlantConfig, seed: int, horizon_s: float, *,
-                 physics: str = "fast", env: simpy.Environment | None = None) -> None:
+                 physics: str = "fast", env: simpy.Environment | None = None,
+                 equipment: Mapping[str, EquipmentFactory] | None = None) -> None:
         self.cfg = cfg
+        # Live equipment by component path (OPC UA tools); every other station is simulated.
+        self.live_equipment: Mapping[str, EquipmentFactory] = dict(equipment or {})
         self.env = env if env is not None else simpy.Environment()
         self.rng = RngTree(seed)
         self.root = Component(cfg.plant.name)
@@ -83,6 +95,10 @@ class Plant:
             self._thin_film()
 
     # -- helpers -----------------------------------------------------------------------------
+    def _equip(self, path: str, simulated: Equipment) -> Equipment:
+        factory = self.live_equipment.get(path)
+        return factory(simulated) if factory is not None else simulated
+
     def _buffer(self, name: str, capacity: int | None) -> Buffer:
         buf = Buffer(self.env, name, self.root, capacity)
         self.buffers.append(buf)
@@ -124,10 +140,11 @@ class Plant:
             path = f"{line}.{name}"
             true = TrueFurnace(st.oxidizer.truth, st.oxidizer.limits,
                                self.rng.stream(f"{path}.truth"))
-            eq = SimulatedFurnace(path, self._clock(path, st.oxidizer), true,
-                                  offset_sd_c=cfg.disturbances.furnace_temperature_sd_c,
-                                  oxide_fn=ctx.physics.truth_fn(true))
-            self.machines.append(Oxidizer(ctx, name, self.root, st.oxidizer, eq, mill_out,
+            furnace = self._equip(path, SimulatedFurnace(
+                path, self._clock(path, st.oxidizer), true,
+                offset_sd_c=cfg.disturbances.furnace_temperature_sd_c,
+                oxide_fn=ctx.physics.truth_fn(true)))
+            self.machines.append(Oxidizer(ctx, name, self.root, st.oxidizer, furnace, mill_out,
                                           ox_out, rework, self.lab))
         for name in station_names("coater", st.coater.count):
             eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.coater))
@@ -143,8 +160,10 @@ class Plant:
             path = f"{line}.{name}"
             true = TrueSputter(st.sputter.truth, st.sputter.limits,
                                self.rng.stream(f"{path}.truth"), material=cfg.alloy.base)
-            eq = SimulatedSputter(path, self._clock(path, st.sputter), true)
-            self.machines.append(Sputter(ctx, name, self.root, st.sputter, eq, out, self.lab))
+            sputter = self._equip(path, SimulatedSputter(path, self._clock(path, st.sputter),
+                                                         true))
+            self.machines.append(Sputter(ctx, name, self.root, st.sputter, sputter, out,
+                                         self.lab))
         self._ship(out)
 
     # -- running -----------------------------------------------------------------------------

@@ -13,13 +13,15 @@ from typing import Any
 
 import simpy
 
+from twin.equipment.base import LabSource
 from twin.plant.batches import Unit
 from twin.plant.lab import Lab, decide
 from twin.plant.station import Machine
 
 
 def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
-            predicted_nm: float, within_share: float, true_nm: float, aborted: bool,
+            predicted_nm: float, within_share: float, true_nm: float | LabSource,
+            aborted: bool,
             reworks: int, on_rework: Callable[[Unit], None] | None = None,
             on_measured: Callable[[float], None] | None = None
             ) -> Generator[simpy.Event, Any, None]:
@@ -36,8 +38,9 @@ def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
         What goes into the output buffer (the charge itself, or the run's sheets).
     predicted_nm, within_share : float
         The twin's predicted mean oxide and uniformity share.
-    true_nm : float
-        The hidden true mean oxide (only the lab's measurement reads it).
+    true_nm : float or LabSource
+        The hidden true mean oxide (only the lab's measurement reads it), or, for live
+        equipment, the handle that fetches the real lab's result.
     aborted : bool
         The step was aborted: the batch must be measured.
     reworks : int

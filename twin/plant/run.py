@@ -89,14 +89,21 @@ def simulate(plant_cfg: PlantConfig, days: float, seed: int, *, physics: str = "
     t0 = time.perf_counter()
     plant.run(horizon)
     wall = time.perf_counter() - t0
+    return collect(plant, horizon, seed, wall_s=wall)
+
+
+def collect(plant: Plant, horizon_s: float, seed: int, *, wall_s: float = 0.0
+            ) -> SimulationResult:
+    """The tables and summary of a plant that has run to ``horizon_s`` (simulated or live)."""
+    plant.ctx.historian.close(horizon_s)
     h = plant.ctx.historian
     batches = _batches(plant)
-    shares = h.share_frame(horizon)
-    summary = summarise(plant, batches, shares, horizon)
+    shares = h.share_frame(horizon_s)
+    summary = summarise(plant, batches, shares, horizon_s)
     return SimulationResult(batches=batches, events=h.events_frame(), states=h.states_frame(),
-                            shares=shares, summary=summary, seed=seed, days=days,
-                            events_processed=getattr(env, "events_processed", 0), wall_s=wall,
-                            extra={"plant": plant})
+                            shares=shares, summary=summary, seed=seed, days=horizon_s / DAY_S,
+                            events_processed=getattr(plant.env, "events_processed", 0),
+                            wall_s=wall_s, extra={"plant": plant})
 
 
 def _batches(plant: Plant) -> pd.DataFrame:

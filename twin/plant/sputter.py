@@ -15,7 +15,7 @@ from typing import Any, Literal
 import simpy
 
 from twin.config.schema import SputterConfig, SputterRecipe
-from twin.equipment.base import Equipment, StepRequest
+from twin.equipment.base import Equipment, StepRequest, lab_truth
 from twin.physics import coating
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -102,7 +102,7 @@ class Sputter(Machine):
                               "pred_film_nm": pred["film_nm"],
                               "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start})
             yield from dispose(self, self.lab, run, sheets, predicted_nm=pred["cap_nm"],
-                               within_share=1.0, true_nm=true["cap_nm"],
+                               within_share=1.0, true_nm=lab_truth(true, "cap_nm"),
                                aborted=res.status == "aborted", reworks=0, on_rework=None)
 
 

@@ -77,6 +77,7 @@ class Machine(Component):
         self.outbox = outbox
         self.last_alloy = ""
         self.batches_done = 0
+        self._historian = ctx.historian
         rel = cfg.reliability
         self.maintenance_every_s = (rel.maintenance_every_h * HOUR_S
                                     if rel.enabled and rel.maintenance_every_h > 0 else 0.0)
@@ -92,11 +93,11 @@ class Machine(Component):
 
     def state(self, state: str, batch_id: str = "") -> None:
         """Log a state change now."""
-        self.ctx.historian.set_state(self.path, state, self.env.now, batch_id)
+        self._historian.set_state(self.path, state, self.env.now, batch_id)
 
     def event(self, event: str, batch_id: str = "", detail: str = "") -> None:
         """Log an event now."""
-        self.ctx.historian.event(self.env.now, self.path, event, batch_id, detail)
+        self._historian.event(self.env.now, self.path, event, batch_id, detail)
 
     def operators(self, batch_id: str = ""
                   ) -> Generator[simpy.Event, Any, list[simpy.resources.resource.Request]]:

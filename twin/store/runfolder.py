@@ -155,8 +155,12 @@ def _toml_table(lines: list[str], path: list[str], data: Mapping[str, Any]) -> N
 
 def write_run(out: str | Path, *, cfg: PlantConfig, seed: int, days: float,
               tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any],
-              physics: str = "fast") -> Path:
+              physics: str = "fast", command: str = "simulate",
+              extra: Mapping[str, Any] | None = None) -> Path:
     """Write a complete run folder; return its path.
+
+    ``command`` (``simulate`` or ``run``) and ``extra`` (e.g. the live run's endpoints and
+    gaps) go into ``run.json``, which is written last: its presence marks the folder complete.
 
     Raises
     ------
@@ -180,10 +184,11 @@ def write_run(out: str | Path, *, cfg: PlantConfig, seed: int, days: float,
         write_table(folder / f"{name}.parquet", df)
     meta = {
         "format_version": FORMAT_VERSION, "twin_version": __version__, "seed": seed,
-        "days": days, "physics": physics, "plant": cfg.plant.name,
+        "command": command, "days": days, "physics": physics, "plant": cfg.plant.name,
         "start_iso": cfg.production.start_iso,
         "rows": {name: len(df) for name, df in tables.items()},
         "summary": _clean(summary),
+        **_clean(dict(extra or {})),
     }
     write_text(folder / RUN_FILE, json.dumps(meta, indent=2, default=_json_default) + "\n")
     return folder

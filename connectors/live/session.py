@@ -1,0 +1,516 @@
+"""One live run: PLCs (emulated or real) → gateway → plant model in real time → twin server.
+
+The same plant model as ``anode-twin simulate`` runs here; only the stations that have tags in
+the tag map get OPC UA equipment, every other station stays simulated. The run:
+
+1. starts the emulated PLCs (``emulate=True``: ``anode-twin plc`` subprocesses on free
+   loopback ports, tag map from :mod:`connectors.emulators.tagmap`) or uses the site file's
+   ``[endpoints]``/``[tags]`` (PLCs that already run);
+2. connects the gateway (every tag checked against its node) and starts the twin's own
+   OPC UA server;
+3. fast-forwards the model, simulated, until the first step is asked of a live tool (the twin
+   joins a line that already has work in progress), then advances it in step with the wall
+   clock times ``time_factor`` for ``hours`` of simulated time;
+4. writes the run folder: the ``simulate`` tables plus the PV trajectories, the gateway's
+   gaps and events, and the controller's audit trail; stops what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from connectors.emulators import tagmap
+from connectors.live.equipment import LiveLinks, OpcUaFurnace, OpcUaSputter, OpcUaTool
+from connectors.live.launcher import EmulatorProcess, start_emulator
+from connectors.live.table import LiveTable
+from connectors.net import free_port
+from connectors.opcua.gateway import Gateway
+from connectors.twin_server import TwinServer
+from twin.config.load import validate_model
+from twin.config.schema import PlantConfig
+from twin.config.tags import Endpoint, Tag
+from twin.control.audit import AuditRecord
+from twin.equipment.base import Equipment, StepResult
+from twin.equipment.simulated import _binned
+from twin.live.bridge import RealtimeBridge
+from twin.plant.plant import EquipmentFactory, Plant
+from twin.plant.run import SimulationResult, collect
+from twin.store import write_run, write_table
+
+log = logging.getLogger(__name__)
+
+HOUR_S = 3600.0
+
+
+@dataclass
+class LiveOptions:
+    """How a live run goes (command-line options of ``anode-twin run``)."""
+
+    seed: int = 1
+    time_factor: float = 2400.0
+    hours: float = 24.0
+    warmup_days: float = 2.0
+    emulate: bool = True
+    plant_file: Path | None = None
+    overrides: tuple[str, ...] = ()
+    site_dir: Path | None = None
+    out: Path = Path("runs")
+    server: bool = True
+    quiet: bool = False
+
+
+@dataclass
+class LiveOutcome:
+    """What a live run produced."""
+
+    folder: Path
+    result: SimulationResult
+    gaps: list[dict[str, Any]]
+    emulators: list[str]
+    twin_url: str
+    live_paths: list[str]
+    interrupted: bool = False
+    emulator_exit_codes: dict[str, int] = field(default_factory=dict)
+
+
+def emulated_site(cfg: PlantConfig, urls: Mapping[str, str]) -> tuple[dict[str, Endpoint],
+                                                                      dict[str, Tag]]:
+    """Endpoints and tags for emulated tools (``urls``: tool name → endpoint URL)."""
+    st, line = cfg.stations, cfg.plant.name
+    endpoints: dict[str, Any] = {}
+    tags: dict[str, Any] = {}
+    for tool, url in urls.items():
+        endpoints[tool] = tagmap.endpoint(url, tool)
+        if tool.startswith("furnace"):
+            assert st.oxidizer is not None
+            local = tagmap.furnace_tags(tool, st.oxidizer.limits, st.oxidizer.plc.zones,
+                                        st.oxidizer.capacity_kg)
+            station = f"{line}.oxidizer{tool.removeprefix('furnace')}"
+        else:
+            assert st.sputter is not None
+            local = tagmap.sputter_tags(tool, st.sputter.limits)
+            station = f"{line}.sputter{tool.removeprefix('sputter')}"
+        tags.update(tagmap.station_tags(station, tool, local))
+    return ({k: validate_model(Endpoint, v, f"emulated endpoint {k}") for k, v in
+             endpoints.items()},
+            {k: validate_model(Tag, v, f"emulated tag {k}") for k, v in tags.items()})
+
+
+def tools_to_emulate(cfg: PlantConfig) -> list[tuple[str, str]]:
+    """(kind, tool name) of the PLCs ``run`` emulates: the line's first furnace/sputter tool.
+
+    Further tools of the same station stay simulated, which shows the mixed mode a real site
+    has during a roll-out.
+    """
+    out = []
+    if cfg.stations.oxidizer is not None and cfg.stations.oxidizer.count > 0:
+        out.append(("furnace", "furnace1"))
+    if cfg.stations.sputter is not None and cfg.stations.sputter.count > 0:
+        out.append(("sputter", "sputter1"))
+    return out
+
+
+class LiveSession:
+    """The live twin of one plant for one run (see the module docstring)."""
+
+    def __init__(self, cfg: PlantConfig, opts: LiveOptions, *,
+                 endpoints: Mapping[str, Endpoint] | None = None,
+                 tags: Mapping[str, Tag] | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.endpoints = dict(endpoints if endpoints is not None else cfg.endpoints)
+        self.tags = dict(tags if tags is not None else cfg.tags)
+        self.env = simpy.Environment()
+        self.bridge = RealtimeBridge(self.env, opts.time_factor, slice_s=0.02)
+        self.table = LiveTable(quiet=opts.quiet)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.live = [False]  # shared by the stations' switches
+        self.live_from = math.inf
+        self.trajectories: list[pd.DataFrame] = []
+        self.current: dict[str, dict[str, Any]] = {}
+        self.published: dict[str, tuple[Any, ...]] = {}
+        self.server: TwinServer | None = None
+        self.twin_url = ""
+        self.gateway: Gateway | None = None
+        self.plant: Plant | None = None
+        self._last_pred_wall: dict[str, float] = {}
+
+    # -- plumbing ------------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A failed helper task must be seen, not swallowed by the event loop.
+            exc = task.exception()
+            log.error("live task %s failed: %r", task.get_coro(), exc, exc_info=exc)
+            self.table.note(f"internal error: {exc!r}")
+
+    def stations(self) -> list[str]:
+        return sorted({s.rsplit(".", 1)[0] for s in self.tags})
+
+    def _equipment(self, links: LiveLinks) -> dict[str, EquipmentFactory]:
+        out: dict[str, EquipmentFactory] = {}
+        for path in self.stations():
+            station = path.rsplit(".", 1)[1]
+            tool: OpcUaTool
+            if station.startswith("oxidizer"):
+                tool = OpcUaFurnace(path, links)
+            elif station.startswith("sputter"):
+                tool = OpcUaSputter(path, links)
+            else:
+                continue
+            out[path] = partial(_Switch, tool, live=self.live)
+        return out
+
+    # -- the run -------------------------------------------------------------------------
+    async def run(self) -> tuple[SimulationResult, bool]:
+        """Connect, run the model live for ``hours``, return its result and interrupted."""
+        opts = self.opts
+        gw = self.gateway = Gateway(self.endpoints, self.tags, clock=time.monotonic,
+                                    base_dir=opts.site_dir)
+        await gw.start()
+        links = LiveLinks(gw, sim_time_at=self._sim_time_at, spawn=self.spawn,
+                          time_factor=opts.time_factor, observer=self.observe)
+        equipment = self._equipment(links)
+        warm_s = opts.warmup_days * 86400.0
+        horizon = warm_s + opts.hours * HOUR_S
+        self.plant = Plant(self.cfg, opts.seed, horizon, env=self.env, equipment=equipment)
+        if opts.server:
+            await self._start_server(list(equipment))
+        self.spawn(links.route())
+        self.spawn(self._watch_ledger())
+        interrupted = False
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, self._interrupt)
+            loop.add_signal_handler(signal.SIGTERM, self._interrupt)
+        try:
+            # The line before the twin joins it: simulated, as fast as it goes.
+            self.env.run(until=warm_s)
+            self.live[0] = True
+            live_from = self.live_from = float(self.env.now)
+            self.table.header(self.cfg.plant.name, live_from, opts)
+            end = live_from + opts.hours * HOUR_S
+            await self.bridge.run(until_s=end)
+            interrupted = self.env.now < end - 1e-6
+            await asyncio.sleep(0.3)  # let the last samples and results land
+            await self._scan_ledger()
+            self.keep_unfinished()
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await gw.stop()
+            if self.server is not None:
+                await self.server.stop()
+        result = collect(self.plant, float(self.env.now), opts.seed)
+        return result, interrupted
+
+    def _interrupt(self) -> None:
+        self.table.note("stopping: saving what was recorded so far")
+        self.bridge.stop()
+
+    def _sim_time_at(self, wall_t: float) -> float:
+        return self.bridge.sim_time_at(wall_t)
+
+    async def _start_server(self, live: list[str]) -> None:
+        url = f"opc.tcp://127.0.0.1:{free_port()}/anode-twin"
+        stations = sorted(set(live) | {f"{self.cfg.plant.name}.lab"})
+        self.server = TwinServer(url, self.cfg.plant.name, stations,
+                                 on_proposal=self._decide_proposal)
+        await self.server.start()
+        self.twin_url = url
+
+    async def _decide_proposal(self, proposal_id: str, accept: bool, who: str) -> str:
+        """An operator's decision on an advisory proposal, from the twin's OPC UA server."""
+        assert self.plant is not None
+        control = self.plant.ctx.control
+        if control is None:
+            return "BadInvalidState: no controller in this run"
+        message = record_decision(control.sink, proposal_id, accept=accept, who=who,
+                                  t_s=float(self.env.now))
+        self.table.note(f"proposal {proposal_id}: {message}")
+        return message
+
+    # -- what the operator and SCADA see ---------------------------------------------------
+    def observe(self, kind: str, path: str, batch_id: str, data: Mapping[str, Any]) -> None:
+        """Called by the OPC UA equipment (in the event loop): show and publish."""
+        now = float(self.env.now)
+        if kind == "started":
+            self.current[path] = {"batch_id": batch_id, **data}
+            self.table.row(now, batch_id, path, "Start", action=self._action(batch_id))
+            self._publish(path, {"BatchId": batch_id, "State": "Executing",
+                                 "LastAction": self._action(batch_id) or "recipe as planned"})
+        elif kind == "pv":
+            self._predict_in_progress(path, data["recorder"])
+        elif kind == "finished":
+            res: StepResult = data["result"]
+            self._trajectory(res.batch_id, res.path, data["recorder"], complete=True)
+            state = {"ok": "Complete", "gap": "Complete (data gap)"}.get(res.status,
+                                                                         "Aborted")
+            self.table.row(now, batch_id, path, state,
+                           note=res.fault or (f"gap {len(res.gaps)}x" if res.gaps else ""))
+            self._publish(path, {"State": state})
+            self.current.pop(path, None)
+        elif kind == "lab":
+            value = float(data["measured_nm"])
+            self.table.row(now, batch_id, path, "Lab", lab_nm=value)
+            self._publish(path, {"LabThickness_nm": value})
+            if self.server is not None:
+                self.spawn(self.server.publish_batch(batch_id, {"LabThickness_nm": value}))
+
+    def _action(self, batch_id: str) -> str:
+        assert self.plant is not None
+        for unit in reversed(self.plant.ctx.ledger.units):
+            if unit.id == batch_id:
+                return str(unit.row.get("ctrl_state", ""))
+        return ""
+
+    def _predict_in_progress(self, path: str, recorder: Any) -> None:
+        # The thickness grown so far on the actual trajectory (the twin's physics and this
+        # tool's calibration), throttled to 20 updates per second of wall time per station.
+        cur = self.current.get(path)
+        wall = time.monotonic()
+        if cur is None or wall - self._last_pred_wall.get(path, 0.0) < 0.05:
+            return
+        ctx = cur.get("context")
+        prof = recorder.profile()
+        if ctx is None or prof is None or self.plant is None:
+            return
+        self._last_pred_wall[path] = wall
+        try:
+            dist = self.plant.ctx.physics.predict(
+                prof, _binned(ctx["psd"]), material=ctx["material"],
+                calibration=_calibration(self.plant, path), initial_nm=ctx["initial_nm"],
+                growth=ctx.get("growth", {}))
+        except Exception:  # a prediction problem must not stop the run
+            log.exception("in-progress prediction of %s failed", path)
+            return
+        self._publish(path, {"PredictedThickness_nm": float(dist.mean_nm),
+                             "State": recorder.step, "UpdatedAt_s": float(self.env.now)})
+
+    def _publish(self, path: str, values: Mapping[str, Any]) -> None:
+        if self.server is not None and path in self.server.stations:
+            self.spawn(self.server.publish_station(path, values))
+
+    def _trajectory(self, batch_id: str, path: str, rec: Any, *, complete: bool) -> None:
+        """Keep a batch's recorded actual values (simulation time axis)."""
+        if not rec.rows:
+            return
+        t, temp, po2, ph2o = zip(*rec.rows, strict=True)
+        self.trajectories.append(pd.DataFrame({
+            "batch_id": batch_id, "path": path, "time_s": t, "temperature_c": temp,
+            "po2_atm": po2, "ph2o_atm": ph2o, "complete": complete}))
+
+    def keep_unfinished(self) -> None:
+        """Keep the trajectories of batches still running when the run ends (or is stopped)."""
+        for path, cur in list(self.current.items()):
+            rec = cur.get("recorder")
+            if rec is not None:
+                self._trajectory(cur["batch_id"], path, rec, complete=False)
+
+    async def _watch_ledger(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            await self._scan_ledger()
+
+    async def _scan_ledger(self) -> None:
+        """Show and publish what the model decided: predictions, dispositions."""
+        if self.plant is None:
+            return
+        kinds = {"charge", "run"}
+        for unit in self.plant.ctx.ledger.units[-200:]:
+            row = unit.row
+            if unit.kind not in kinds or "pred_oxide_mean_nm" not in row:
+                continue
+            path = str(row.get("path", ""))
+            live = path in self.stations()
+            key = (row.get("pred_oxide_mean_nm"), row.get("disposition"),
+                   row.get("measured_oxide_nm"))
+            if self.published.get(unit.id) == key:
+                continue
+            first = unit.id not in self.published
+            self.published[unit.id] = key
+            lo = row.get("vm_lower_nm", math.nan)
+            hi = row.get("vm_upper_nm", math.nan)
+            # Batches made before the twin joined are in the run folder, not in the table.
+            shown = float(row.get("end_s", 0.0)) >= self.live_from
+            if not shown:
+                pass
+            elif first:
+                self.table.row(float(self.env.now), unit.id, path, "Predicted",
+                               pred=(row["pred_oxide_mean_nm"], lo, hi),
+                               action=str(row.get("ctrl_state", "")), live=live)
+            elif row.get("disposition") not in (None, "", "hold"):
+                self.table.row(float(self.env.now), unit.id, path,
+                               str(row["disposition"]).capitalize(),
+                               lab_nm=row.get("measured_oxide_nm", math.nan), live=live)
+            if self.server is not None:
+                values = {"BatchId": unit.id, "Station": path,
+                          "PredictedThickness_nm": row["pred_oxide_mean_nm"],
+                          "LowerBound_nm": lo, "UpperBound_nm": hi,
+                          "LabThickness_nm": row.get("measured_oxide_nm", math.nan),
+                          "Disposition": row.get("disposition", "")}
+                await self.server.publish_batch(unit.id, values)
+                if path in self.server.stations:
+                    await self.server.publish_station(path, {
+                        "BatchId": unit.id, "PredictedThickness_nm": row["pred_oxide_mean_nm"],
+                        "LowerBound_nm": lo, "UpperBound_nm": hi,
+                        "Reliability": row.get("vm_reliability", math.nan),
+                        "ControllerState": row.get("ctrl_mode", "off"),
+                        "LastAction": row.get("ctrl_state", "")})
+
+
+class _Switch:
+    """A station's equipment that is simulated until the twin goes live, then the PLC's.
+
+    The twin joins a line that already has work in progress: the warm-up runs the model
+    (simulated furnace included) to fill the line; every step that starts after
+    :meth:`LiveSession.go_live` runs on the PLC. A simulated step in progress at the switch
+    finishes simulated.
+    """
+
+    def __init__(self, tool: OpcUaTool, simulated: Equipment, live: list[bool]) -> None:
+        self.tool = tool
+        self.simulated = simulated
+        self.path = tool.path
+        self._live = live
+
+    def _current(self) -> Any:
+        return self.tool if self._live[0] else self.simulated
+
+    def execute(self, env: simpy.Environment, step: Any) -> Any:
+        return self._current().execute(env, step)
+
+    def recover(self, env: simpy.Environment, result: StepResult) -> Any:
+        return self._current().recover(env, result)
+
+    def maintain(self, env: simpy.Environment, duration_s: float) -> Any:
+        return self._current().maintain(env, duration_s)
+
+
+def record_decision(sink: Any, proposal_id: str, *, accept: bool, who: str,
+                    t_s: float) -> str:
+    """Record an operator decision on an open proposal in the run's audit sink.
+
+    The control loop reads it when the batch starts (:meth:`ControlLoop.resolve`); a proposal
+    that is unknown or already decided is refused with a reason.
+    """
+    records = getattr(sink, "records", [])
+    prop = next((r for r in records if r.kind == "proposal" and r.proposal_id == proposal_id),
+                None)
+    if prop is None:
+        return f"BadNotFound: no open proposal {proposal_id!r}"
+    if sink.decision(proposal_id) is not None or any(
+            r.proposal_id == proposal_id and r.kind in ("expire", "write") for r in records):
+        return f"BadInvalidState: proposal {proposal_id!r} is no longer open"
+    result = "accepted" if accept else "rejected"
+    sink.record(AuditRecord(kind="decision", loop=prop.loop, batch_id=prop.batch_id,
+                            before=prop.before, after=prop.after,
+                            reason=f"{result} through the twin's OPC UA server",
+                            who=who, sim_time_s=t_s, proposal_id=proposal_id, result=result))
+    return f"Good: {result} by {who}"
+
+
+def _calibration(plant: Plant, path: str) -> Any:
+    for m in plant.machines:
+        if m.path == path:
+            return getattr(m, "calibration", None)
+    return None
+
+
+async def run_live(cfg: PlantConfig, opts: LiveOptions, *,
+                   on_ready: Callable[[LiveSession], None] | None = None) -> LiveOutcome:
+    """Run the live twin once and write its run folder (see the module docstring)."""
+    emulators: list[EmulatorProcess] = []
+    codes: dict[str, int] = {}
+    try:
+        if opts.emulate:
+            emulators = await _start_emulators(cfg, opts)
+            endpoints, tags = emulated_site(cfg, {e.name: e.url for e in emulators})
+            session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+        else:
+            session = LiveSession(cfg, opts)
+        if on_ready is not None:
+            on_ready(session)
+        result, interrupted = await session.run()
+    finally:
+        for e in emulators:
+            codes[e.name] = await asyncio.to_thread(e.stop)
+    folder = _write(session, result, opts, interrupted, [e.name for e in emulators])
+    gw = session.gateway
+    gaps = [{"endpoint": g.endpoint, "start": g.start, "end": g.end}
+            for g in (gw.gaps() if gw else ())]
+    return LiveOutcome(folder, result, gaps, [e.url for e in emulators], session.twin_url,
+                       session.stations(), interrupted, codes)
+
+
+async def _start_emulators(cfg: PlantConfig, opts: LiveOptions) -> list[EmulatorProcess]:
+    from twin.config.load import DEFAULT_PLANT
+
+    config = opts.plant_file or DEFAULT_PLANT
+    jobs = [asyncio.to_thread(start_emulator, kind, name, config=config,
+                              time_factor=opts.time_factor, seed=opts.seed + i,
+                              overrides=opts.overrides)
+            for i, (kind, name) in enumerate(tools_to_emulate(cfg))]
+    started = await asyncio.gather(*jobs, return_exceptions=True)
+    ok = [e for e in started if isinstance(e, EmulatorProcess)]
+    bad = [e for e in started if isinstance(e, BaseException)]
+    if bad:
+        for e in ok:
+            await asyncio.to_thread(e.stop)
+        raise bad[0]
+    return ok
+
+
+def _write(session: LiveSession, result: SimulationResult, opts: LiveOptions,
+           interrupted: bool, emulators: list[str]) -> Path:
+    folder = Path(opts.out)
+    gw = session.gateway
+    gaps = [{"endpoint": g.endpoint, "start_monotonic_s": g.start, "end_monotonic_s": g.end}
+            for g in (gw.gaps() if gw else ())]
+    events = [{"kind": e.kind, "endpoint": e.endpoint, "time": e.time, "detail": e.detail}
+              for e in (gw.event_log if gw else ())]
+    traj = (pd.concat(session.trajectories, ignore_index=True) if session.trajectories else
+            pd.DataFrame({"batch_id": pd.Series(dtype=str), "path": pd.Series(dtype=str),
+                          "time_s": pd.Series(dtype=float),
+                          "temperature_c": pd.Series(dtype=float),
+                          "po2_atm": pd.Series(dtype=float),
+                          "ph2o_atm": pd.Series(dtype=float),
+                          "complete": pd.Series(dtype=bool)}))
+    out = write_run(folder, cfg=session.cfg, seed=opts.seed, days=result.days,
+                    tables={"batches": result.batches, "events": result.events,
+                            "states": result.states, "shares": result.shares,
+                            "trajectories": traj},
+                    summary=result.summary, command="run",
+                    extra={"live": {"time_factor": opts.time_factor, "hours": opts.hours,
+                                    "emulated": opts.emulate, "emulators": emulators,
+                                    "live_stations": session.stations(),
+                                    "twin_server": session.twin_url,
+                                    "interrupted": interrupted, "gaps": gaps}})
+    write_table(out / "gateway_events.parquet", pd.DataFrame(
+        events or {"kind": [], "endpoint": [], "time": [], "detail": []}))
+    plant = session.plant
+    if plant is not None and plant.ctx.control is not None:
+        plant.ctx.control.write_audit(out)
+    return out

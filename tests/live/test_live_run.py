@@ -1,0 +1,209 @@
+"""The live twin end to end: emulated PLCs in subprocesses, real OPC UA on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from asyncua import Client
+
+from connectors.emulators import tagmap
+from connectors.live.launcher import EmulatorProcess, start_emulator
+from connectors.live.session import LiveOptions, LiveSession, emulated_site, record_decision
+from connectors.net import free_port
+from twin.cli import main
+from twin.config import DEFAULT_PLANT, load_plant, read_toml
+from twin.config.load import CONFIG_DIR
+from twin.control.audit import AuditBuffer, AuditRecord
+
+FAST = ["--time-factor", "2400", "--warmup-days", "2", "--quiet"]
+
+
+def _emulator_pids(marker: str) -> list[int]:
+    """PIDs of emulated PLC processes whose command line holds ``marker``."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"plc" in cmd and marker.encode() in cmd:
+            pids.append(int(d.name))
+    return pids
+
+
+def test_main_job_runs_and_leaves_no_plc_behind(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    seed = "918273"  # unique: the emulators are started with this seed
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", "--out", str(out),
+                           "--hours", "10", "--seed", seed, *FAST[:-1]],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "sim time" in proc.stdout and "line1.oxidizer1" in proc.stdout
+    assert f"run folder: {out}" in proc.stdout
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["command"] == "run" and meta["live"]["live_stations"] == ["line1.oxidizer1"]
+    batches = pd.read_parquet(out / "batches.parquet")
+    traj = pd.read_parquet(out / "trajectories.parquet")
+    charges = batches[(batches["unit_kind"] == "charge")
+                      & (batches["start_s"] >= 2 * 86400.0)]
+    assert len(charges) >= 1  # at least one charge ran on the PLC
+    done = traj[traj["complete"]]
+    assert set(traj["batch_id"]) <= set(batches["unit_id"])  # unfinished ones are kept too
+    assert len(done) and set(done["batch_id"]) <= set(charges["unit_id"])
+    # Each live charge's trajectory is the PLC's actual values: it reaches the hold setpoint.
+    for bid, t in done.groupby("batch_id"):
+        row = charges[charges["unit_id"] == bid].iloc[0]
+        assert t["temperature_c"].max() == pytest.approx(row["sp_hold_c"], abs=15.0)
+        assert t["time_s"].is_monotonic_increasing
+    for name in ("events", "states", "shares", "gateway_events"):
+        assert (out / f"{name}.parquet").is_file()
+    time.sleep(0.5)
+    assert _emulator_pids(seed) == []
+
+
+def _site_file(tmp_path: Path, url: str) -> Path:
+    """A site file: the default plant plus the tag map of one furnace PLC at ``url``."""
+    cfg = load_plant()
+    assert cfg.stations.oxidizer is not None
+    lines = [DEFAULT_PLANT.read_text(), "", "[endpoints.furnace1]", f'url = "{url}"',
+             'heartbeat = { node = "ns=2;s=furnace1.BatchControl.Heartbeat", '
+             'type = "UInt32", period_s = 1.0 }', "reconnect_min_s = 0.2",
+             "reconnect_max_s = 1.0", ""]
+    local = tagmap.furnace_tags("furnace1", cfg.stations.oxidizer.limits,
+                                cfg.stations.oxidizer.plc.zones,
+                                cfg.stations.oxidizer.capacity_kg)
+    for signal_name, tag in tagmap.station_tags("line1.oxidizer1", "furnace1", local).items():
+        lines.append(f'[tags."{signal_name}"]')
+        for k, v in tag.items():
+            lines.append(f"{k} = {json.dumps(v, ensure_ascii=False)}")
+        lines.append("")
+    path = tmp_path / "site.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_site_file_connects_to_a_running_plc(tmp_path: Path) -> None:
+    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
+                         seed=5, port=free_port())
+    try:
+        site = _site_file(tmp_path, plc.url)
+        assert main(["validate", str(site)]) == 0
+        out = tmp_path / "run"
+        code = main(["run", "--site", str(site), "--hours", "10", "--out", str(out),
+                     "--no-server", *FAST])
+        assert code == 0
+        meta = json.loads((out / "run.json").read_text())
+        assert meta["live"]["emulated"] is False and meta["live"]["emulators"] == []
+        traj = pd.read_parquet(out / "trajectories.parquet")
+        assert len(traj) > 10 and traj["path"].eq("line1.oxidizer1").all()
+        assert plc.proc.poll() is None  # a site's PLC is not ours to stop
+    finally:
+        assert plc.stop() == 0
+
+
+async def _read(url: str, node: str) -> Any:
+    async with Client(url) as client:
+        return await client.get_node(node).read_value()
+
+
+def test_plc_killed_and_restarted_mid_batch(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = load_plant()
+    box: dict[str, Any] = {}
+
+    def start() -> EmulatorProcess:
+        return start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
+                              seed=7, port=port)
+
+    box["plc"] = start()
+    endpoints, tags = emulated_site(cfg, {"furnace1": box["plc"].url})
+    opts = LiveOptions(seed=3, time_factor=2400, hours=16, warmup_days=2, emulate=False,
+                       out=tmp_path / "run", server=False, quiet=True)
+    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    observe = session.observe
+
+    def kill_and_restart() -> None:
+        os.kill(box["plc"].proc.pid, signal.SIGKILL)
+        box["plc"].proc.wait(10)
+        time.sleep(1.0)  # the outage
+        box["plc"] = start()
+
+    def spy(kind: str, path: str, batch_id: str, data: Any) -> None:
+        observe(kind, path, batch_id, data)
+        if kind == "started" and "killed" not in box:
+            box["killed"] = batch_id
+            session.spawn(asyncio.to_thread(kill_and_restart))
+
+    session.observe = spy  # type: ignore[method-assign]
+    try:
+        result, interrupted = asyncio.run(session.run())
+        killed = box["killed"]
+        batch_now = asyncio.run(_read(box["plc"].url, "ns=2;s=furnace1.BatchControl.BatchId"))
+    finally:
+        box["plc"].stop()
+    assert not interrupted
+    gw = session.gateway
+    assert gw is not None
+    gaps = gw.gaps("furnace1")
+    assert gaps and all(g.end is not None for g in gaps)  # lost, then reconnected
+    kinds = [e.kind for e in gw.event_log]
+    assert "gap_start" in kinds and kinds.count("connected") >= 2
+    row = result.batches.set_index("unit_id").loc[killed]
+    assert row["data_gap_count"] >= 1 and row["data_gap_s"] > 0
+    assert row["step_status"] == "aborted"
+    assert row["disposition"] == "hold"  # the PLC lost it: no lab result, never released
+    # Nothing was replayed: the restarted PLC never saw the lost batch again.
+    assert batch_now != killed
+
+
+def test_tag_map_matches_the_site_example() -> None:
+    site = load_plant(CONFIG_DIR / "site_example.toml")
+    assert site.stations.oxidizer is not None
+    local = tagmap.furnace_tags("furnace1", site.stations.oxidizer.limits,
+                                site.stations.oxidizer.plc.zones,
+                                site.stations.oxidizer.capacity_kg)
+    made = tagmap.station_tags("line1.oxidizer1", "furnace1", local)
+    common = set(made) & set(site.tags)
+    assert len(common) >= 20
+    for name in common:
+        assert made[name]["node"] == site.tags[name].node, name
+        assert made[name]["type"] == site.tags[name].type, name
+
+
+def test_advisory_decision_is_recorded_once() -> None:
+    sink = AuditBuffer()
+    sink.record(AuditRecord(kind="proposal", loop="line1.oxidizer1", batch_id="C1",
+                            before={"hold_min": 50}, after={"hold_min": 44},
+                            proposal_id="P1", result="open"))
+    assert record_decision(sink, "P9", accept=True, who="ann", t_s=1.0).startswith(
+        "BadNotFound")
+    assert record_decision(sink, "P1", accept=True, who="ann", t_s=1.0) == \
+        "Good: accepted by ann"
+    decision = sink.decision("P1")
+    assert decision is not None and decision.who == "ann" and decision.result == "accepted"
+    assert record_decision(sink, "P1", accept=False, who="bob", t_s=2.0).startswith(
+        "BadInvalidState")
+
+
+def test_run_refuses_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--hours", "0"]) == 2
+    assert main(["run", "--time-factor", "-1"]) == 2
+    plain = tmp_path / "plain.toml"
+    plain.write_text(DEFAULT_PLANT.read_text())
+    assert main(["run", "--site", str(plain)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "needs [endpoints] and [tags]" in err[-1]
+    assert read_toml(plain)  # the file is untouched
