@@ -43,8 +43,8 @@ from twin.config.load import validate_model
 from twin.config.schema import PlantConfig
 from twin.config.tags import Endpoint, Tag
 from twin.control.audit import AuditRecord
+from twin.control.plant_hooks import furnace_context
 from twin.equipment.base import Equipment, StepResult
-from twin.equipment.simulated import _binned
 from twin.live.bridge import RealtimeBridge
 from twin.plant.plant import EquipmentFactory, Plant
 from twin.plant.run import SimulationResult, collect
@@ -207,6 +207,8 @@ class LiveSession:
             self.live[0] = True
             live_from = self.live_from = float(self.env.now)
             self.table.header(self.cfg.plant.name, live_from, opts)
+            if self.twin_url:
+                self.table.note(f"twin OPC UA server (read-only): {self.twin_url}")
             end = live_from + opts.hours * HOUR_S
             await self.bridge.run(until_s=end)
             interrupted = self.env.now < end - 1e-6
@@ -287,27 +289,46 @@ class LiveSession:
         return ""
 
     def _predict_in_progress(self, path: str, recorder: Any) -> None:
-        # The thickness grown so far on the actual trajectory (the twin's physics and this
-        # tool's calibration), throttled to 20 updates per second of wall time per station.
+        # The predicted FINAL thickness during the step: the actual record so far plus the
+        # rest of the planned step, through the virtual-metrology model of this tool's loop
+        # (mean, interval, reliability). Throttled to 20 updates per second per station.
         cur = self.current.get(path)
         wall = time.monotonic()
         if cur is None or wall - self._last_pred_wall.get(path, 0.0) < 0.05:
             return
-        ctx = cur.get("context")
-        prof = recorder.profile()
-        if ctx is None or prof is None or self.plant is None:
+        seen = recorder.profile()
+        if seen is None or self.plant is None:
             return
         self._last_pred_wall[path] = wall
         try:
-            dist = self.plant.ctx.physics.predict(
-                prof, _binned(ctx["psd"]), material=ctx["material"],
-                calibration=_calibration(self.plant, path), initial_nm=ctx["initial_nm"],
-                growth=ctx.get("growth", {}))
+            pred = self._final_prediction(path, cur, seen)
         except Exception:  # a prediction problem must not stop the run
             log.exception("in-progress prediction of %s failed", path)
             return
-        self._publish(path, {"PredictedThickness_nm": float(dist.mean_nm),
-                             "State": recorder.step, "UpdatedAt_s": float(self.env.now)})
+        if pred is None:
+            return
+        self._publish(path, {"PredictedThickness_nm": pred.mean_nm,
+                             "LowerBound_nm": pred.lower_nm, "UpperBound_nm": pred.upper_nm,
+                             "Reliability": pred.reliability, "State": recorder.step,
+                             "UpdatedAt_s": float(self.env.now)})
+
+    def _final_prediction(self, path: str, cur: Mapping[str, Any], seen: Any) -> Any:
+        assert self.plant is not None
+        control = self.plant.ctx.control
+        loop = control.loops.get(path) if control is not None else None
+        ctx = cur.get("context") or {}
+        sp = cur.get("setpoints") or {}
+        if loop is None or "psd" not in ctx or "hold_min" not in sp:
+            return None
+        octx = furnace_context(ctx["psd"], ctx["material"], ctx["initial_nm"],
+                               ctx.get("growth", {}))
+        start = float(cur.get("start_s", self.env.now))
+        elapsed = float(self.env.now) - start
+        ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
+        rest = loop._rest_of_step(seen, sp, float(sp["hold_min"]), ramp_s, elapsed)
+        probe = StepResult(path, cur["batch_id"], "ok", start, float(self.env.now),
+                           actual=rest)
+        return loop.vm.predict(probe, octx)
 
     def _publish(self, path: str, values: Mapping[str, Any]) -> None:
         if self.server is not None and path in self.server.stations:

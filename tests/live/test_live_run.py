@@ -207,3 +207,45 @@ def test_run_refuses_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "needs [endpoints] and [tags]" in err[-1]
     assert read_toml(plain)  # the file is untouched
+
+
+def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
+        tmp_path: Path) -> None:
+    cfg = load_plant()
+    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
+                         seed=11, port=free_port())
+    endpoints, tags = emulated_site(cfg, {"furnace1": plc.url})
+    opts = LiveOptions(seed=4, time_factor=2400, hours=8, warmup_days=2, emulate=False,
+                       out=tmp_path / "run", server=True, quiet=True)
+    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    seen: list[tuple[str, float, float, float]] = []
+    observe = session.observe
+
+    async def read_server() -> None:
+        async with Client(session.twin_url) as client:
+            for _ in range(40):
+                await asyncio.sleep(0.1)
+                vals = []
+                for var in ("State", "PredictedThickness_nm", "LowerBound_nm",
+                            "UpperBound_nm"):
+                    node = client.get_node(f"ns=2;s=line1.oxidizer1.{var}")
+                    vals.append(await node.read_value())
+                seen.append(tuple(vals))  # type: ignore[arg-type]
+
+    def spy(kind: str, path: str, batch_id: str, data: Any) -> None:
+        observe(kind, path, batch_id, data)
+        if kind == "started" and not seen:
+            seen.append(("started", 0.0, 0.0, 0.0))
+            session.spawn(read_server())
+
+    session.observe = spy  # type: ignore[method-assign]
+    try:
+        asyncio.run(session.run())
+    finally:
+        plc.stop()
+    during = [v for v in seen[1:] if v[0] in ("Heating", "Holding", "Cooling")
+              and v[1] == v[1]]
+    assert during, seen[:5]
+    for _, mean, lo, hi in during:
+        assert lo <= mean <= hi
+        assert 1.0 < mean < 100.0  # the final thickness, not the oxide grown so far
