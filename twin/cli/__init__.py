@@ -39,15 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"anode-twin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"twin.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # A command whose module is not in this build is simply not offered; any other
-            # missing import is a real error and propagates.
-            if exc.name == f"twin.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"twin.cli.{name}").register(sub)
     return parser
 
 
