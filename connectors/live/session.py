@@ -33,7 +33,7 @@ import pandas as pd
 import simpy
 
 from connectors.emulators import tagmap
-from connectors.live.equipment import LiveLinks, OpcUaFurnace, OpcUaSputter, OpcUaTool
+from connectors.live.equipment import LiveLinks, OpcUaFurnace, OpcUaSputter, OpcUaTool, Recorder
 from connectors.live.launcher import EmulatorProcess, start_emulator
 from connectors.live.table import LiveTable
 from connectors.net import free_port
@@ -126,6 +126,9 @@ def tools_to_emulate(cfg: PlantConfig) -> list[tuple[str, str]]:
 class LiveSession:
     """The live twin of one plant for one run (see the module docstring)."""
 
+    #: Least wall time between two in-progress predictions of one station, s (20/s).
+    PREDICT_MIN_INTERVAL_S = 0.05
+
     def __init__(self, cfg: PlantConfig, opts: LiveOptions, *,
                  endpoints: Mapping[str, Endpoint] | None = None,
                  tags: Mapping[str, Tag] | None = None) -> None:
@@ -147,6 +150,7 @@ class LiveSession:
         self.gateway: Gateway | None = None
         self.plant: Plant | None = None
         self._last_pred_wall: dict[str, float] = {}
+        self._pred_due: dict[str, asyncio.Handle] = {}
 
     # -- plumbing ------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -219,6 +223,9 @@ class LiveSession:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
                 loop.remove_signal_handler(signal.SIGTERM)
+            for handle in self._pred_due.values():
+                handle.cancel()
+            self._pred_due.clear()
             for task in list(self.tasks):
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -289,21 +296,39 @@ class LiveSession:
         return ""
 
     def _predict_in_progress(self, path: str, recorder: Any) -> None:
+        # Throttled by coalescing, not by dropping: a PV sample only asks for a prediction.
+        # It runs once the whole notification has been routed (call_soon runs after the
+        # router drained the queue), so it sees every value of that PLC scan, not just the
+        # first one; within PREDICT_MIN_INTERVAL_S of the last one it is deferred to the end
+        # of that window instead of being skipped, so the newest values are always published.
+        if path in self._pred_due or path not in self.current:
+            return
+        loop = asyncio.get_running_loop()
+        wait = (self._last_pred_wall.get(path, -math.inf) + self.PREDICT_MIN_INTERVAL_S
+                - time.monotonic())
+        self._pred_due[path] = (loop.call_later(wait, self._predict_now, path, recorder)
+                                if wait > 0 else loop.call_soon(self._predict_now, path,
+                                                                recorder))
+
+    def _predict_now(self, path: str, recorder: Recorder) -> None:
         # The predicted FINAL thickness during the step: the actual record so far plus the
         # rest of the planned step, through the virtual-metrology model of this tool's loop
-        # (mean, interval, reliability). Throttled to 20 updates per second per station.
+        # (mean, interval, reliability).
+        self._pred_due.pop(path, None)
         cur = self.current.get(path)
-        wall = time.monotonic()
-        if cur is None or wall - self._last_pred_wall.get(path, 0.0) < 0.05:
-            return
+        if cur is None or cur.get("recorder") is not recorder:
+            return  # the step ended (or the next one started) meanwhile
         seen = recorder.profile()
         if seen is None or self.plant is None:
             return
-        self._last_pred_wall[path] = wall
+        self._last_pred_wall[path] = time.monotonic()
         try:
             pred = self._final_prediction(path, cur, seen)
-        except Exception:  # a prediction problem must not stop the run
-            log.exception("in-progress prediction of %s failed", path)
+        except Exception as exc:  # a prediction problem must not stop the run
+            if cur.get("warned") is None:
+                cur["warned"] = True
+                log.warning("in-progress prediction of %s on %s failed: %s",
+                            cur.get("batch_id"), path, exc)
             return
         if pred is None:
             return
@@ -323,7 +348,9 @@ class LiveSession:
         octx = furnace_context(ctx["psd"], ctx["material"], ctx["initial_nm"],
                                ctx.get("growth", {}))
         start = float(cur.get("start_s", self.env.now))
-        elapsed = float(self.env.now) - start
+        # Samples are placed on the wall-clock time axis, which can be up to one bridge slice
+        # ahead of the model's clock: never let "now" fall behind the newest sample.
+        elapsed = max(float(self.env.now) - start, float(seen.time_s[-1]))
         ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
         rest = loop._rest_of_step(seen, sp, float(sp["hold_min"]), ramp_s, elapsed)
         probe = StepResult(path, cur["batch_id"], "ok", start, float(self.env.now),
