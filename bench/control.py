@@ -29,6 +29,14 @@ Scenarios (onset after ``ONSET`` undisturbed batches):
 ``rate_drift``  the true rate factor drifts up by 20 % of its start value per day;
 ``humidity``  the steam supply swings: pH2O times exp(1.5 sin(2 pi t / 36 h) + OU noise).
 
+Thin film (the shipped thin-film line, every run measured): the sputter tool's reactive oxide
+cap (aim 5 nm) against :class:`twin.equipment.truth.TrueSputter` (rate factor, O2-flow bias,
+run-to-run spread); the oxidize time is commissioned on the undisturbed truth:
+
+``cap_drift``  the true deposition/cap rate falls by 3 % of its start value per day (target
+erosion); ``ewma`` is the plain EWMA with the cap proportional to the oxidize time, ``twin``
+the sputter loop (cap model inverted over oxidize time then O2 flow).
+
 Metrics per strategy and scenario: ``in_window_share`` (true mean in 1–100 nm), ``cpk_log``
 (Cpk of log true mean against log 1 and log 100), ``vm_mape`` and ``interval_coverage`` (over
 the batches predicted after the 10th lab result), ``batches_to_recover`` (longest run of
@@ -52,17 +60,19 @@ from typing import Any
 
 import numpy as np
 
-from twin.config import load_plant
-from twin.config.schema import ControlConfig, FurnaceTruth, PlantConfig
+from twin.config import CONFIG_DIR, load_plant
+from twin.config.schema import ControlConfig, FurnaceTruth, PlantConfig, SputterConfig
 from twin.control.audit import AuditBuffer
 from twin.control.loop import ControlLoop, Plan
-from twin.control.model import FurnaceModel, OxidationContext
+from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
+from twin.control.plant_hooks import sputter_context
 from twin.control.r2r import PlainEwmaController
 from twin.equipment.base import StepResult
-from twin.equipment.truth import TrueFurnace
+from twin.equipment.truth import TrueFurnace, TrueSputter
 from twin.physics.metrology import measure_thickness_nm
 from twin.physics.oxidation_profile import Profile
 from twin.physics.psd import lognormal
+from twin.plant.sputter import sputter_setpoints
 
 PLANT_OVERRIDES = [
     "recipes.oxidation.hold_c=800.0",
@@ -80,6 +90,10 @@ LAB_MIN_FOR_VM = 10
 MIDSTEP_FRACTIONS = (0.5, 0.8)
 STRATEGIES = ("off", "ewma", "twin")
 SCENARIOS = ("tc_step", "rate_drift", "humidity")
+THIN_OVERRIDES = ["stations.lab.sample_every=1"]
+CAP_SCENARIOS = ("cap_drift",)
+CAP_DRIFT_PER_DAY = -0.03
+SPUTTER_PATH = "line2.sputter1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,6 +381,104 @@ def run_batch(furnace: TrueFurnace, scn: Scenario, k: int, plan: Plan, strat: St
 
 
 # --------------------------------------------------------------------------------------------
+# Thin film: the sputter tool's oxide cap
+# --------------------------------------------------------------------------------------------
+
+
+def cap_truth(scfg: SputterConfig, k: int, t_s: float, onset: list[float]) -> Any:
+    """Truth parameters of run ``k`` at ``t_s``: the rate falls linearly after the onset."""
+    base = scfg.truth.model_copy(update={"rate_drift_per_day": 0.0})
+    if k < ONSET:
+        return base
+    if not onset:
+        onset.append(t_s)
+    days = (t_s - onset[0]) / 86400.0
+    return base.model_copy(update={
+        "rate_factor": base.rate_factor * max(0.05, 1.0 + CAP_DRIFT_PER_DAY * days)})
+
+
+def commission_oxidize(tool: TrueSputter, recipe: dict[str, float], aim_nm: float) -> float:
+    """Oxidize time that puts the *undisturbed true* cap on aim (the start-up DOE), min."""
+    rate = tool.cap_rate(tool.actual(recipe), 0.0)
+    return round(aim_nm / rate, 2)
+
+
+def run_cap(strategy_name: str, plant: PlantConfig, n_batches: int, seed: int) -> list[Record]:
+    """One strategy through the thin-film drift scenario; the per-run records."""
+    scfg, lab, r = plant.stations.sputter, plant.stations.lab, plant.recipes.sputter
+    assert scfg is not None and r is not None
+    material = plant.alloy.base
+    ss = np.random.SeedSequence([seed, len(SCENARIOS) + CAP_SCENARIOS.index("cap_drift")])
+    rng_truth, rng_lab = (np.random.default_rng(s) for s in ss.spawn(2))
+    cfg = plant.control
+    tool = TrueSputter(scfg.truth, scfg.limits, rng_truth, material=material)
+    tool.truth = cap_truth(scfg, 0, 0.0, [])
+    recipe = sputter_setpoints(r, material, scfg.calibration.b_factor,
+                               scfg.calibration.c_factor)
+    recipe["oxidize_min"] = commission_oxidize(tool, recipe, cfg.aim_nm)
+    model = SputterCapModel(scfg.calibration, scfg.limits, material)
+    loop: ControlLoop | None = None
+    ewma: PlainEwmaController | None = None
+    if strategy_name == "ewma":
+        # The cap is proportional to the oxidize time: gain 1, no offset time.
+        ewma = PlainEwmaController(cfg, 1.0, scfg.limits.deposit_min, 0.0)
+    else:
+        loop = ControlLoop(SPUTTER_PATH, model, cfg, recipe, AuditBuffer(),
+                           mode="off" if strategy_name == "off" else "closed_loop")
+    ctx = sputter_context(recipe, material)
+    z = NormalDist().inv_cdf(0.5 + cfg.interval_level / 2)
+    resid_var = 0.3**2
+    overhead_s = (scfg.pump_down_min + scfg.vent_min) * 60.0 + scfg.load_unload_h * 3600.0
+    lab_delay_s = (lab.turnaround_h + lab.measure_h) * 3600.0
+    inbox: list[tuple[float, str, float, float]] = []  # (arrival, run, measured, oxidize)
+    onset: list[float] = []
+    out: list[Record] = []
+    held = dict(recipe)
+    n_lab = 0
+    t = 0.0
+    for k in range(n_batches):
+        bid = f"S{k:04d}"
+        for item in sorted(i for i in inbox if i[0] <= t):
+            inbox.remove(item)
+            n_lab += 1
+            if ewma is not None:
+                pred = ewma.predict_nm(item[3])
+                if math.isfinite(pred):
+                    resid_var = 0.85 * resid_var + 0.15 * math.log(item[2] / pred) ** 2
+                ewma.update(item[3], item[2])
+            else:
+                assert loop is not None
+                loop.on_lab(item[1], item[2], item[0])
+        tool.truth = cap_truth(scfg, k, t, onset)
+        if ewma is not None:
+            held["oxidize_min"] = ewma.next_hold_min(held["oxidize_min"])
+            sp = dict(held)
+        else:
+            assert loop is not None
+            sp = loop.resolve(loop.before_batch(bid, recipe, ctx, t), t)
+        true = tool.run_recipe(sp, t)
+        run_s = 60.0 * (sp["deposit_min"] + sp["oxidize_min"])
+        values = {**tool.actual(sp), "o2_sccm": sp["o2_sccm"],  # the MFC reads its setpoint
+                  "deposit_min": sp["deposit_min"], "oxidize_min": sp["oxidize_min"]}
+        result = StepResult(SPUTTER_PATH, bid, "ok", t, t + run_s, values=values)
+        if ewma is not None:
+            m = ewma.predict_nm(sp["oxidize_min"])
+            s_ = math.sqrt(resid_var)
+            m_lo, m_hi = m * math.exp(-z * s_), m * math.exp(z * s_)
+        else:
+            assert loop is not None
+            p = loop.after_step(result, ctx)
+            m, m_lo, m_hi = p.mean_nm, p.lower_nm, p.upper_nm
+        measured = float(measure_thickness_nm(true["cap_nm"], rng_lab,
+                                              sigma_abs_nm=lab.noise_abs_nm,
+                                              sigma_rel=lab.noise_rel))
+        inbox.append((t + run_s + lab_delay_s, bid, measured, sp["oxidize_min"]))
+        out.append(Record(true["cap_nm"], m, m_lo, m_hi, n_lab, sp["oxidize_min"], math.nan))
+        t += run_s + overhead_s
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------
 
@@ -426,6 +538,20 @@ def main(argv: list[str] | None = None) -> int:
                   f"{m['interval_coverage']}  recover {m['batches_to_recover']}  "
                   f"true nm p5/50/95 {np.percentile(x, 5):.2f}/{np.median(x):.2f}/"
                   f"{np.percentile(x, 95):.2f}  ({time.perf_counter() - t0:.1f} s)")
+    thin = load_plant(CONFIG_DIR / "thin_film_line.toml", THIN_OVERRIDES)
+    for strat in STRATEGIES:
+        for scn in CAP_SCENARIOS:
+            t0 = time.perf_counter()
+            recs = run_cap(strat, thin, args.batches, args.seed)
+            m = metrics(recs, thin.control.window_nm, thin.control.aim_nm)
+            result[strat][scn] = m
+            x = np.array([r.true_nm for r in recs])
+            print(f"{strat:5s} {scn:10s} in-window {m['in_window_share']:.3f}  "
+                  f"Cpk(log) {m['cpk_log']:6.2f}  VM MAPE {m['vm_mape']}  coverage "
+                  f"{m['interval_coverage']}  recover {m['batches_to_recover']}  "
+                  f"true cap nm p5/50/95 {np.percentile(x, 5):.2f}/{np.median(x):.2f}/"
+                  f"{np.percentile(x, 95):.2f}  aim {thin.control.aim_nm:g}  "
+                  f"({time.perf_counter() - t0:.1f} s)")
     sys.stdout.flush()
     print(json.dumps(result, sort_keys=True))
     return 0

@@ -133,14 +133,10 @@ class SputterTool(ToolCore):
         return "deposit" if self.step == "Deposit" else "oxidize"
 
     def _truth_setpoints(self) -> dict[str, float]:
-        sp = {k: float(self.setpoints[k]) for k in
-              ("power_w", "pressure_mtorr", "ar_sccm", "o2_sccm", "substrate_temperature_c")}
-        if self._plasma_mode() != "oxidize":
-            # The physics computes the cap rate on every call; outside the O2 bleed the O2
-            # valve is shut and that rate is unused, so give it an in-window ratio.
-            lo, hi = REACTIVE_WINDOW
-            sp["o2_sccm"] = min(max(sp["o2_sccm"], lo * sp["ar_sccm"]), hi * sp["ar_sccm"])
-        return sp
+        # The truth only evaluates the cap rate in oxidize mode (and continues it outside
+        # the fitted O2/Ar window), so the setpoints go to it as they are.
+        return {k: float(self.setpoints[k]) for k in
+                ("power_w", "pressure_mtorr", "ar_sccm", "o2_sccm", "substrate_temperature_c")}
 
     # -- process ---------------------------------------------------------------------------
     def _process(self, dt_s: float) -> None:

@@ -7,7 +7,13 @@ import math
 import numpy as np
 
 from twin.config.schema import ControlConfig
-from twin.control.calibration import RATE_WALK_VAR_PER_H, LabObservation, ToolCalibration
+from twin.control.calibration import (
+    RATE_WALK_VAR_PER_H,
+    LabObservation,
+    Outcome,
+    ToolCalibration,
+    _invalid,
+)
 
 H = 3600.0
 
@@ -101,3 +107,56 @@ def test_invalid_results_are_rejected() -> None:
     flat = LabObservation("B1", 0.0, 2.0, 2.0, 0.0, 0.001, 0.0)
     assert "insensitive" in cal.add(flat)[0].reason
     assert cal.n_used == 0
+
+
+class FullReplay(ToolCalibration):
+    """The reference: every result replays the whole history from scratch."""
+
+    def add(self, obs: LabObservation) -> list[Outcome]:
+        if _invalid(obs):
+            return super().add(obs)  # an invalid result never replays
+        self._obs[obs.batch_id] = self._merge_retest(obs)
+        before = dict(self.outcomes)
+        self.state, self.outcomes = self.replayed()
+        return [o for k, o in self.outcomes.items() if before.get(k) != o]
+
+
+def _late_sequence(rng: np.random.Generator, n: int) -> list[LabObservation]:
+    """Results of ``n`` batches arriving late and out of order, with outliers (single and
+    level shifts), retests that agree or not, and invalid results."""
+    seq = []
+    level = 0.0
+    for i in range(n):
+        if rng.random() < 0.05:
+            level += float(rng.choice([-1.0, 1.0])) * 0.8  # a level shift
+        theta = level + 0.01 * i + 0.03 * float(rng.standard_normal())
+        if rng.random() < 0.08:
+            theta += 1.5  # a lab blunder
+        sens = float(rng.uniform(0.4, 1.0))
+        seq.append(LabObservation(f"B{i}", i * 4 * H + float(rng.uniform(0, 60)),
+                                  10.0 * math.exp(sens * theta), 10.0, 0.0, sens, theta))
+        if rng.random() < 0.1:  # a retest, agreeing or not
+            again = theta + float(rng.choice([0.01, 0.5]))
+            seq.append(LabObservation(f"B{i}", seq[-1].batch_time_s,
+                                      10.0 * math.exp(sens * again), 10.0, 0.0, sens, again))
+        if rng.random() < 0.05:  # an unusable result of a batch
+            seq.append(LabObservation(f"B{int(rng.integers(0, i + 1))}", i * 4 * H, -1.0,
+                                      10.0, 0.0, 1.0, 0.0))
+    # Late and out of order: each result is delayed by a random number of positions.
+    delay = np.arange(len(seq)) + rng.exponential(3.0, len(seq))
+    delay[rng.random(len(seq)) < 0.05] += 40.0  # some very late
+    return [seq[int(j)] for j in np.argsort(delay, kind="stable")]
+
+
+def test_incremental_replay_equals_full_replay_on_late_out_of_order_results() -> None:
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        cfg = ControlConfig(outlier_sigma=3.0)
+        inc, ref = ToolCalibration(cfg), FullReplay(cfg)
+        for o in _late_sequence(rng, 80):
+            assert inc.add(o) == ref.add(o)
+            assert inc.state == ref.state
+            assert list(inc.outcomes.items()) == list(ref.outcomes.items())
+        assert {o.status for o in inc.outcomes.values()} >= {"used", "rejected"}
+        state, outcomes = inc.replayed()
+        assert state == inc.state and list(outcomes.items()) == list(inc.outcomes.items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,7 +17,9 @@ from twin.physics.oxidation import (
     fit_calibration,
     grow_flat,
     grow_particles,
+    native_oxide_nm,
 )
+from twin.physics.oxidation_native import native_oxide_scalar
 from twin.physics.psd import SizeDistribution
 
 FAST = settings(max_examples=25, deadline=None)
@@ -120,3 +124,19 @@ def test_fit_calibration_noise_free_is_exact_and_handles_particles() -> None:
                                                                                rel=1e-3)
     with pytest.raises(PhysicsError, match="no cases"):
         fit_calibration([])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-10.0, 1e8), st.floats(-5.0, 105.0), st.floats(-0.1, 1.0),
+       st.floats(-70.0, 240.0), st.sampled_from(["Si", "Sn", "Cu"]), st.floats(-0.5, 5.0))
+def test_scalar_native_oxide_is_the_same_law(t, rh, po2, temp, material, x0):
+    """The plant's per-lot fast path gives exactly native_oxide_nm, or the same error."""
+    kw = {"rh_percent": rh, "po2_atm": po2, "temperature_c": temp, "material": material,
+          "initial_nm": x0}
+    try:
+        ref = float(native_oxide_nm(t, **kw))
+    except PhysicsError as exc:
+        with pytest.raises(PhysicsError, match=re.escape(str(exc))):
+            native_oxide_scalar(t, **kw)
+        return
+    assert native_oxide_scalar(t, **kw) == ref

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -15,15 +17,20 @@ GROWTH = {"orientation": "100", "thin_model": "suprem", "si_area_fraction": 0.56
           "copper": False}
 
 
-def _records(n: int, seed: int) -> list[tuple[Profile, LognormalPsd, float, Calibration]]:
+def _setpoints(hold_min: float = 50.0, hold_c: float = 875.0) -> Profile:
+    return Profile.ramp_hold(start_c=25, hold_c=hold_c, ramp_c_per_min=10, hold_s=hold_min * 60,
+                             cool_c_per_min=15, po2_atm=0.21, ph2o_atm=0.02)
+
+
+def _records(n: int, seed: int, holds_min: Sequence[float] = (50.0,)
+             ) -> list[tuple[Profile, LognormalPsd, float, Calibration]]:
     cfg = load_plant()
     ox = cfg.stations.oxidizer
     furnace = TrueFurnace(ox.truth, ox.limits, np.random.default_rng(seed))
-    sp = Profile.ramp_hold(start_c=25, hold_c=875, ramp_c_per_min=10, hold_s=3000,
-                           cool_c_per_min=15, po2_atm=0.21, ph2o_atm=0.02)
     rng = np.random.default_rng(seed + 1)
     out = []
-    for _ in range(n):
+    for i in range(n):
+        sp = _setpoints(holds_min[i % len(holds_min)])
         ind, _true = furnace.run_profile(sp, 60.0, offset_c=float(rng.normal(0, 3)))
         psd = LognormalPsd(0.26 * float(np.exp(rng.normal(0, 0.08))), 2.2)
         rf = float(np.exp(rng.normal(0, 0.08)))
@@ -56,6 +63,62 @@ def test_a_new_recipe_shape_gets_its_own_solution():
     b = fast.predict(short, psd, material="Si", calibration=cal, initial_nm=x0, growth=GROWTH)
     assert b.mean_nm < a.mean_nm
     assert fast.exact_calls == 2 and not fast.anchors
+
+
+def test_hold_time_is_an_input_of_the_expansion():
+    """Records over the controller's hold-time range (the recipe's 50 min, corrected by whole
+    minutes from 30 to 70 min) share a few anchors and stay within 2 % of the full solve."""
+    fast = OxidePhysics("fast")
+    holds = [50.0, 50.0, *np.arange(30.0, 71.0, 3.0)]
+    for prof, psd, x0, cal in _records(len(holds), 5, holds):
+        got = fast.predict(prof, psd, material="Si", calibration=cal, initial_nm=x0,
+                           growth=GROWTH)
+        ref = predict_oxide(prof, psd, material="Si", calibration=cal, initial_nm=x0,
+                            growth=GROWTH)
+        assert got.mean_nm == pytest.approx(ref.mean_nm, rel=0.02)
+        assert got.p5_nm == pytest.approx(ref.p5_nm, rel=0.03)
+        assert got.p95_nm == pytest.approx(ref.p95_nm, rel=0.03)
+        assert got.within_50pct_share == pytest.approx(ref.within_50pct_share, abs=0.02)
+    # Before hold time was an input, each of the 15 durations needed a solve of its own and
+    # then an anchor; now a hold more than the trust radius away starts a new shape (one
+    # full solve, then an anchor).
+    n_anchors = sum(len(v) for v in fast.anchors.values())
+    assert n_anchors <= 4 and fast.exact_calls <= 3
+    assert n_anchors + fast.exact_calls <= 6
+
+
+@pytest.mark.parametrize("hold_c", [869.0, 875.0, 881.0])
+def test_planned_profiles_with_hold_time_and_temperature_changes(hold_c: float):
+    """The controller's own profiles: hold time and hold temperature both corrected."""
+    fast = OxidePhysics("fast")
+    psd, cal = LognormalPsd(0.26, 2.2), Calibration(0.8, 0.8, 0.8)
+    for hold in [50.0, 50.0, *np.arange(38.0, 63.0, 4.0)]:
+        prof = _setpoints(hold, hold_c if hold != 50.0 else 875.0)
+        got = fast.predict(prof, psd, material="Si", calibration=cal, initial_nm=0.5,
+                           growth=GROWTH)
+        ref = predict_oxide(prof, psd, material="Si", calibration=cal, initial_nm=0.5,
+                            growth=GROWTH)
+        assert got.mean_nm == pytest.approx(ref.mean_nm, rel=0.02)
+    assert sum(len(v) for v in fast.anchors.values()) == 1
+
+
+def test_a_record_cut_short_is_not_taken_for_a_shorter_hold():
+    """A breakdown minutes before the end of the cool: same duration as a shorter hold, but
+    a different shape; it is solved on its own (and correctly)."""
+    fast = OxidePhysics("fast")
+    recs = _records(3, 11)
+    for prof, psd, x0, cal in recs[:2]:
+        fast.predict(prof, psd, material="Si", calibration=cal, initial_nm=x0, growth=GROWTH)
+    assert sum(len(v) for v in fast.anchors.values()) == 1
+    prof, psd, x0, cal = recs[2]
+    keep = prof.time_s <= prof.duration_s - 300.0
+    cut = Profile(prof.time_s[keep], prof.temperature_c[keep], prof.po2_atm[keep],
+                  prof.ph2o_atm[keep])
+    calls = fast.exact_calls
+    got = fast.predict(cut, psd, material="Si", calibration=cal, initial_nm=x0, growth=GROWTH)
+    ref = predict_oxide(cut, psd, material="Si", calibration=cal, initial_nm=x0, growth=GROWTH)
+    assert fast.exact_calls == calls + 1
+    assert got.mean_nm == pytest.approx(ref.mean_nm, rel=1e-12)
 
 
 def test_mode_is_checked():

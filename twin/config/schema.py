@@ -438,6 +438,16 @@ class ControlConfig(Frozen):
                           description="re-predict during the step and trim the remaining hold")
 
     @model_validator(mode="after")
+    def _knobs_listed_once(self) -> ControlConfig:
+        if not self.knob_order:
+            raise ValueError("knob_order is empty: list at least one knob "
+                             "('hold_time', 'temperature', 'po2')")
+        seen = [k for i, k in enumerate(self.knob_order) if k in self.knob_order[:i]]
+        if seen:
+            raise ValueError(f"knob_order lists {seen[0]!r} twice: {list(self.knob_order)}")
+        return self
+
+    @model_validator(mode="after")
     def _aim_in_window(self) -> ControlConfig:
         lo, hi = self.window_nm
         if not 0 < lo < hi:
@@ -550,6 +560,23 @@ class PlantConfig(Frozen):
             if camp.base == "Sn" and ox is not None and ox.hold_c >= 231.9:
                 raise ValueError(f"production.campaigns.{i}: a tin alloy with "
                                  f"recipes.oxidation.hold_c {ox.hold_c} melts (231.9 °C)")
+        return self
+
+    @model_validator(mode="after")
+    def _knobs_fit_the_line(self) -> PlantConfig:
+        # A thin-film line's only loop is the sputter tool's cap, whose knobs are the
+        # oxidize time ('hold_time') and the O2 flow ('po2'); a knob it does not have would
+        # be ignored without a word, so an explicit knob_order may not name one.
+        if self.plant.form != "thin_film" or "knob_order" not in self.control.model_fields_set:
+            return self
+        from twin.control.model import SputterCapModel
+
+        knobs = SputterCapModel.knobs
+        for k in self.control.knob_order:
+            if k not in knobs:
+                have = ", ".join(f"{n!r} ({v})" for n, v in knobs.items())
+                raise ValueError(f"control.knob_order: {k!r} is not a knob of the sputter "
+                                 f"tool's oxide cap; a thin_film plant has {have}")
         return self
 
 

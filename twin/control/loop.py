@@ -32,6 +32,7 @@ import numpy as np
 from twin.config.schema import ControlConfig
 from twin.control.audit import AuditRecord, AuditSink
 from twin.control.calibration import LabObservation, Outcome, ToolCalibration
+from twin.control.cap import CapController
 from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
 from twin.control.r2r import (
     RESOLUTION,
@@ -111,7 +112,9 @@ class ControlLoop:
         self.sink = sink
         self.calibration = ToolCalibration(cfg)
         self.vm = VirtualMetrology(path, model, self.calibration, cfg)
-        self.controller = RunToRunController(path, model, cfg, recipe)
+        # The sputter cap's scalar model is inverted exactly (twin.control.cap).
+        self.controller = (CapController if isinstance(model, SputterCapModel)
+                           else RunToRunController)(path, model, cfg, recipe)
         self.mode: Mode = mode or loop_mode(cfg, path, model.kind)
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self.predictions: dict[str, VmPrediction] = {}

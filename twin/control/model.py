@@ -31,7 +31,7 @@ from twin.config.schema import FurnaceLimits, SputterLimits
 from twin.errors import PhysicsError
 from twin.physics import coating
 from twin.physics.oxidation import Calibration, grow_particles_batch
-from twin.physics.oxidation_profile import Profile
+from twin.physics.oxidation_profile import ABSOLUTE_ZERO_C, Profile
 from twin.physics.psd import SizeDistribution
 
 FloatArray = NDArray[np.float64]
@@ -84,6 +84,30 @@ def binned(psd: Any) -> SizeDistribution:
 def _build(psd: Any) -> SizeDistribution:
     built: SizeDistribution = psd.build()
     return built
+
+
+@lru_cache(maxsize=512)
+def _ramp_hold(start_c: float, hold_c: float, ramp_c_per_min: float, hold_s: float,
+               cool_c_per_min: float, po2_atm: float, ph2o_atm: float) -> Profile:
+    """:meth:`Profile.ramp_hold` for the controller, cached per set of setpoints.
+
+    The controller asks for a profile per candidate and per batch (the running setpoints
+    repeat from batch to batch): setpoints that pass the constructor's checks are built with
+    :meth:`Profile.trusted` (the same knots; profiles are immutable, so a cached one can be
+    shared); anything else goes through :meth:`Profile.ramp_hold`, which raises its error.
+    """
+    t1 = abs(hold_c - start_c) / ramp_c_per_min * 60.0 if ramp_c_per_min > 0 else math.nan
+    t3 = (t1 + hold_s) + abs(hold_c - start_c) / cool_c_per_min * 60.0 \
+        if cool_c_per_min > 0 else math.nan
+    if (hold_s >= 0 and math.isfinite(t3) and math.isfinite(hold_c)
+            and min(start_c, hold_c) > ABSOLUTE_ZERO_C and po2_atm >= 0 and ph2o_atm >= 0
+            and math.isfinite(po2_atm) and math.isfinite(ph2o_atm)):
+        return Profile.trusted(np.array([0.0, t1, t1 + hold_s, t3]),
+                               np.array([start_c, hold_c, hold_c, start_c]),
+                               np.full(4, po2_atm), np.full(4, ph2o_atm))
+    return Profile.ramp_hold(start_c=start_c, hold_c=hold_c, ramp_c_per_min=ramp_c_per_min,
+                             hold_s=hold_s, cool_c_per_min=cool_c_per_min, po2_atm=po2_atm,
+                             ph2o_atm=ph2o_atm)
 
 
 #: Evaluates one reported profile for a charge at a calibration (the plant passes its cached,
@@ -151,12 +175,12 @@ class FurnaceModel:
     def planned_profile(self, sp: Mapping[str, float]) -> Profile:
         """The ramp–hold–cool profile a set of setpoints asks for."""
         ramp_lo, ramp_hi = self.limits.ramp_c_per_min
-        return Profile.ramp_hold(
-            start_c=sp["start_c"], hold_c=sp["hold_c"],
-            ramp_c_per_min=min(max(sp["ramp_c_per_min"], ramp_lo), ramp_hi),
-            hold_s=max(sp["hold_min"], 0.0) * 60.0,
-            cool_c_per_min=min(max(sp["cool_c_per_min"], ramp_lo), ramp_hi),
-            po2_atm=sp["po2_atm"], ph2o_atm=sp.get("ph2o_atm", 0.0))
+        return _ramp_hold(
+            float(sp["start_c"]), float(sp["hold_c"]),
+            min(max(float(sp["ramp_c_per_min"]), ramp_lo), ramp_hi),
+            max(float(sp["hold_min"]), 0.0) * 60.0,
+            min(max(float(sp["cool_c_per_min"]), ramp_lo), ramp_hi),
+            float(sp["po2_atm"]), float(sp.get("ph2o_atm", 0.0)))
 
     def predict_profiles(self, profiles: Sequence[Profile], context: OxidationContext,
                          theta: float | Sequence[float]) -> dict[str, FloatArray]:

@@ -1,8 +1,9 @@
 """The control loops of a simulated plant: built once per run, called by the stations.
 
 :class:`PlantControl` owns one :class:`~twin.control.loop.ControlLoop` per oxidation furnace
-and the run's :class:`~twin.control.audit.AuditBuffer`. The SimPy processes only call the
-loops (pure computation, records kept in memory); the run writes the buffered records to
+and per sputter tool (its reactive oxide cap), and the run's
+:class:`~twin.control.audit.AuditBuffer`. The SimPy processes only call the loops (pure
+computation, records kept in memory); the run writes the buffered records to
 ``RUN_DIR/control_audit.jsonl`` after the simulation (:meth:`PlantControl.write_audit`), so
 no SimPy process ever does I/O. The live twin uses a file :class:`AuditTrail` as the sink
 instead (fsync per record, operators' decisions read back from it).
@@ -14,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from twin.config.schema import OxidizerConfig, PlantConfig
+from twin.config.schema import OxidizerConfig, PlantConfig, SputterConfig
 from twin.control.audit import AuditBuffer, AuditSink, AuditTrail
 from twin.control.loop import ControlLoop
-from twin.control.model import Evaluator, FurnaceModel, OxidationContext
+from twin.control.model import Evaluator, FurnaceModel, OxidationContext, SputterCapModel
 
 
 class PlantControl:
@@ -48,6 +49,19 @@ class PlantControl:
             self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink)
         return self.loops[path]
 
+    def sputter_loop(self, path: str, scfg: SputterConfig,
+                     recipe: Mapping[str, float]) -> ControlLoop:
+        """The loop of the sputter tool at ``path`` (created on first use).
+
+        Its model is the reactive cap of the plant's base element; its knobs are the
+        oxidize time (``hold_time`` in ``control.knob_order``) and the O2 flow (``po2``),
+        inside ``scfg.limits``; ``recipe`` is the tool's flat run setpoints.
+        """
+        if path not in self.loops:
+            model = SputterCapModel(scfg.calibration, scfg.limits, self.cfg.alloy.base)
+            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink)
+        return self.loops[path]
+
     def write_audit(self, run_dir: str | Path) -> int:
         """Append the buffered records to the run folder's audit trail; return how many."""
         if not isinstance(self.sink, AuditBuffer):
@@ -60,6 +74,11 @@ def furnace_context(psd: Any, material: str, initial_nm: float,
     """The charge as the furnace model's context."""
     return OxidationContext(psd=psd, material=material, initial_nm=initial_nm,
                             growth=dict(growth))
+
+
+def sputter_context(setpoints: Mapping[str, float], material: str) -> dict[str, Any]:
+    """A sputter run as the cap model's context (the Ar flow bounds the O2 knob's range)."""
+    return {"ar_sccm": float(setpoints["ar_sccm"]), "material": material}
 
 
 def physics_evaluator(physics: Any) -> Evaluator:

@@ -148,7 +148,8 @@ def lab_truth(truth: Any, key: str | None = None) -> Any:
     ``key`` picks a field of a dict-like truth (the sputter tool's ``'cap_nm'``); without it
     the truth's ``mean_nm`` is used (an oxide distribution).
     """
-    if isinstance(truth, LabSource):
+    plain = isinstance(truth, (dict, float))  # skips the slower runtime Protocol check
+    if not plain and isinstance(truth, LabSource):
         return truth
     return float(truth[key]) if key is not None else float(truth.mean_nm)
 

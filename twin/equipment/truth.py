@@ -498,16 +498,50 @@ class TrueSputter:
             1.0 + self.truth.o2_flow_bias_rel)
         return out
 
-    def _rates(self, act: Mapping[str, float], t_s: float) -> tuple[float, float]:
+    def film_rate(self, act: Mapping[str, float], t_s: float) -> float:
+        """True film deposition rate for actual process values at run time ``t_s``, nm/min."""
         from twin.physics import coating
 
-        rf = self.rate_factor(t_s)
         p = act.get("pressure_mtorr", coating.REF_PRESSURE_MTORR)
         w = act.get("power_w", coating.REF_POWER_W)
-        film = coating.deposition_rate_nm_min(w, p, material=self.material)
-        cap = coating.cap_rate_nm_min(act.get("ar_sccm", 25.0), act["o2_sccm"], power_w=w,
-                                      pressure_mtorr=p, material=self.material)
-        return rf * film, rf * cap
+        return self.rate_factor(t_s) * coating.deposition_rate_nm_min(w, p,
+                                                                      material=self.material)
+
+    def cap_rate(self, act: Mapping[str, float], t_s: float) -> float:
+        """True reactive-cap rate for actual process values at run time ``t_s``, nm/min.
+
+        Only meaningful while O2 bleeds (the oxidize part of a run): the caller asks for it
+        in oxidize mode only, so a deposit with the O2 valve shut never evaluates it. The
+        coating physics is fitted for O2/Ar in ``CAP_RATIO_RANGE``; the real chamber also
+        runs outside it (a set flow at the window's edge plus the flow controller's bias),
+        so the truth continues the fit there: log-linear above the window (deeper target
+        poisoning), proportional to the O2 supply below it (oxygen-starved, 0 without O2).
+        """
+        from twin.physics import coating
+
+        p = act.get("pressure_mtorr", coating.REF_PRESSURE_MTORR)
+        w = act.get("power_w", coating.REF_POWER_W)
+        ar = act.get("ar_sccm", 25.0)
+        o2 = max(0.0, float(act["o2_sccm"]))
+        lo, hi = coating.CAP_RATIO_RANGE
+        ratio = o2 / ar if ar > 0 else math.inf
+
+        def at(o2_sccm: float) -> float:
+            return coating.cap_rate_nm_min(ar, o2_sccm, power_w=w, pressure_mtorr=p,
+                                           material=self.material)
+
+        if not math.isfinite(ratio):
+            return 0.0
+        if ratio < lo:
+            edge = lo * ar * (1.0 + 1e-9)  # just inside: the fit checks its range
+            rate = at(edge) * o2 / edge
+        elif ratio > hi:
+            edge, inner = hi * ar * (1.0 - 1e-9), 0.9 * hi * ar
+            e_edge = at(edge)
+            rate = e_edge * (e_edge / at(inner)) ** ((o2 - edge) / (edge - inner))
+        else:
+            rate = at(o2)
+        return self.rate_factor(t_s) * rate
 
     def step(self, state: SputterState, setpoints: Mapping[str, float], dt_s: float, *,
              mode: str) -> SputterState:
@@ -524,12 +558,11 @@ class TrueSputter:
         target = act.get("power_w", 0.0) if mode != "idle" else 0.0
         power = state.power_w + alpha * (target - state.power_w)
         film, cap = state.film_nm, state.cap_nm
-        if mode != "idle":
-            r_film, r_cap = self._rates({**act, "power_w": max(power, 1e-6)}, state.time_s)
-            if mode == "deposit":
-                film += r_film * dt_s / 60.0
-            else:
-                cap += r_cap * dt_s / 60.0
+        now = {**act, "power_w": max(power, 1e-6)}
+        if mode == "deposit":
+            film += self.film_rate(now, state.time_s) * dt_s / 60.0
+        elif mode == "oxidize":
+            cap += self.cap_rate(now, state.time_s) * dt_s / 60.0
         return SputterState(time_s=state.time_s + dt_s, power_w=power, o2_sccm=act["o2_sccm"],
                             film_nm=film, cap_nm=cap)
 
@@ -551,11 +584,14 @@ class TrueSputter:
             ``o2_sccm``), and the true ``film_nm`` and ``cap_nm`` with this run's spread.
         """
         act = self.actual(setpoints)
-        r_film, r_cap = self._rates(act, t_s)
         dep = self._clip("deposit_min", setpoints.get("deposit_min", 0.0))
         ox = max(0.0, float(setpoints.get("oxidize_min", 0.0)))
+        film = self.film_rate(act, t_s) * dep if dep > 0 else 0.0
+        # The cap rate only exists while O2 bleeds: a run without an oxidize part (or with
+        # the valve shut) never evaluates it.
+        cap = self.cap_rate(act, t_s) * ox if ox > 0 else 0.0
         spread = self.run_spread()
-        return {**act, "film_nm": r_film * dep * spread, "cap_nm": r_cap * ox * spread}
+        return {**act, "film_nm": film * spread, "cap_nm": cap * spread}
 
     def run_spread(self) -> float:
         """Seeded run-to-run thickness factor (log-normal, relative size thickness_spread_rel)."""

@@ -14,6 +14,7 @@ J. Electrochem. Soc. 1957; Morita et al., J. Appl. Phys. 68, 1272 (1990)); nativ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,33 @@ def native_oxide_nm(duration_s: ArrayLike, *, rh_percent: float, po2_atm: float 
         raise PhysicsError(f"native oxide: unknown material {material!r}; expected Si or Sn")
     t = np.asarray(duration_s, dtype=float)
     _check(t, rh_percent, po2_atm, temperature_c, material, initial_nm)
+    return _grow(law, t, rh_percent, po2_atm, temperature_c, initial_nm)
+
+
+def native_oxide_scalar(duration_s: float, *, rh_percent: float, po2_atm: float = 0.21,
+                        temperature_c: float = 25.0, material: str = "Si",
+                        initial_nm: float = 0.0) -> float:
+    """:func:`native_oxide_nm` for one duration, with the input checks in plain floats.
+
+    The same law and arithmetic (results are identical); the plant calls it per mill lot,
+    where the array checks of :func:`native_oxide_nm` cost more than the law. Inputs that
+    fail a check go through :func:`native_oxide_nm`, which raises its error.
+    """
+    law = NATIVE_LAWS.get(material)
+    if (law is None or not (0.0 <= duration_s < math.inf) or not 0.0 <= rh_percent <= 100.0
+            or not 0.0 <= po2_atm < math.inf or not 0.0 <= initial_nm < math.inf
+            or not -60.0 <= temperature_c <= 150.0
+            or (material == "Sn" and temperature_c >= SN_MELT_C)):
+        return float(native_oxide_nm(duration_s, rh_percent=rh_percent, po2_atm=po2_atm,
+                                     temperature_c=temperature_c, material=material,
+                                     initial_nm=initial_nm))
+    return float(_grow(law, np.asarray(float(duration_s)), rh_percent, po2_atm,
+                       temperature_c, initial_nm))
+
+
+def _grow(law: NativeLaw, t: FloatArray, rh_percent: float, po2_atm: float,
+          temperature_c: float, initial_nm: float) -> float | FloatArray:
+    """The law on checked inputs (``t`` an array of durations, s)."""
     speed = _speed(law, rh_percent, po2_atm, temperature_c)
     ell = law.nm_per_decade / np.log(10.0)
     if initial_nm >= law.x_sat_nm:

@@ -112,31 +112,46 @@ def solve_flat(bp: BatchProfile, coef_fn: CoefFn, x0_nm: FloatArray,
     c_mid = co.c[:, 1::2]
     use_c = bool(np.any(c_mid > 0))
     length = co.length_nm
+    # Every step's sub-step inputs are formed for all steps at once, time-major (one
+    # contiguous row per step), so the loop only runs the closed-form sub-steps: the same
+    # products in the same order as forming them per step, with fewer Python-level calls.
+    n_ch = len(mid_ch)
+    c_half = (c_mid * 0.5 * h).T.copy() if use_c else None
+    ph_first = [_dg_inputs(p * (1.0 if i == n_ch - 1 else 0.5) * h)
+                for i, (p, _) in enumerate(mid_ch)]
+    ph_back = [_dg_inputs(p * 0.5 * h) for p, _ in mid_ch[:-1]]
+    qs = [q.T.copy() for _, q in mid_ch]
     x = np.array(x0_nm, dtype=float)
-    out = np.empty((x.shape[0], n_steps + 1))
-    out[:, 0] = x
+    out = np.empty((n_steps + 1, x.shape[0]))
+    out[0] = x
     for j in range(n_steps):
-        hj = h[:, j]
-        if use_c:
-            x = _exp_step(x, c_mid[:, j] * 0.5 * hj, length)
-        for i, (p, q) in enumerate(mid_ch):
+        if c_half is not None:
+            x = _exp_step(x, c_half[j], length)
+        for i in range(n_ch):
             # Symmetric composition D1(h/2) .. Dn(h) .. D1(h/2) keeps second order.
-            frac = 1.0 if i == len(mid_ch) - 1 else 0.5
-            x = _dg_step(x, p[:, j] * frac * hj, q[:, j])
-        for p, q in reversed(mid_ch[:-1]):
-            x = _dg_step(x, p[:, j] * 0.5 * hj, q[:, j])
-        if use_c:
-            x = _exp_step(x, c_mid[:, j] * 0.5 * hj, length)
-        out[:, j + 1] = x
+            x = _dg_step(x, ph_first[i][0][j], ph_first[i][1][j], qs[i][j])
+        for i in range(n_ch - 2, -1, -1):
+            x = _dg_step(x, ph_back[i][0][j], ph_back[i][1][j], qs[i][j])
+        if c_half is not None:
+            x = _exp_step(x, c_half[j], length)
+        out[j + 1] = x
     knots = Coefficients(tuple((p[:, 0::2], q[:, 0::2]) for p, q in co.channels),
                          co.c[:, 0::2], length)
-    return FlatSolution(grid[:, 0::2], out, knots)
+    return FlatSolution(grid[:, 0::2], out.T.copy(), knots)
 
 
-def _dg_step(x: FloatArray, ph: FloatArray, q: FloatArray) -> FloatArray:
-    """Exact Deal–Grove step: solve (x+Δ)² + Q(x+Δ) = x² + Qx + P h for Δ >= 0."""
+def _dg_inputs(ph: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``2 P h`` and ``4 P h`` for :func:`_dg_step`, time-major, for all steps at once."""
+    return (2.0 * ph).T.copy(), (4.0 * ph).T.copy()
+
+
+def _dg_step(x: FloatArray, ph2: FloatArray, ph4: FloatArray, q: FloatArray) -> FloatArray:
+    """Exact Deal–Grove step: solve (x+Δ)² + Q(x+Δ) = x² + Qx + P h for Δ >= 0.
+
+    ``ph2`` and ``ph4`` are ``2 P h`` and ``4 P h`` (formed for all steps beforehand).
+    """
     g = 2.0 * x + q
-    return x + 2.0 * ph / np.maximum(g + np.sqrt(g * g + 4.0 * ph), _TINY)
+    return x + ph2 / np.maximum(g + np.sqrt(g * g + ph4), _TINY)
 
 
 def _exp_step(x: FloatArray, ch: FloatArray, length: float) -> FloatArray:
@@ -163,24 +178,29 @@ def solve_spheres(flat: FlatSolution, radius_nm: FloatArray, x0_nm: FloatArray, 
     oxide. Returns ``(thickness_nm, fully_oxidised)``; a fully oxidised particle reports its
     whole radius as thickness.
     """
-    nb = radius_nm.shape[0]
     x0 = np.minimum(np.asarray(x0_nm, dtype=float)[:, None], radius_nm)
     a0 = radius_nm - x0
     r0 = np.cbrt(a0**3 + (radius_nm**3 - a0**3) / z)  # metal radius before any oxide
     d = r0 - a0  # consumed metal depth, the state variable (precise for large particles)
     idx = _coarse_knots(flat.thickness_nm, n_steps)
     s = np.take_along_axis(flat.thickness_nm, idx, axis=1)
-    rows = np.arange(nb)
     co = flat.knots
+    # The coefficients at the coarse knots, and the flat rate there, for all knots at once.
+    length = co.length_nm
+    c_k = np.take_along_axis(co.c, idx, axis=1) if np.any(co.c) else None
+    chans = [(np.take_along_axis(p, idx, axis=1), np.take_along_axis(q, idx, axis=1))
+             for p, q in co.channels]
+    flat_rate = _rate(c_k, chans, length, s, s)
+    positive = flat_rate > 0
+    flat_safe = np.maximum(flat_rate, _TINY)
+    r0_sq = r0 * r0
 
     def slope(k: int, dd: FloatArray) -> FloatArray:
-        x, xe = _shell(r0, dd, z)
-        j = idx[:, k]
-        sub = Coefficients(tuple((p[rows, j][:, None], q[rows, j][:, None])
-                                 for p, q in co.channels), co.c[rows, j][:, None], co.length_nm)
-        sk = s[:, k:k + 1]
-        flat_rate = rate(sub, 0, sk, sk)
-        ratio = np.where(flat_rate > 0, rate(sub, 0, x, xe) / np.maximum(flat_rate, _TINY), 1.0)
+        x, xe = _shell(r0, dd, z, r0_sq)
+        col = slice(k, k + 1)
+        r = _rate(c_k[:, col] if c_k is not None else None,
+                  [(p[:, col], q[:, col]) for p, q in chans], length, x, xe)
+        ratio = np.where(positive[:, col], r / flat_safe[:, col], 1.0)
         return ratio / z
 
     k1 = slope(0, d)
@@ -194,10 +214,23 @@ def solve_spheres(flat: FlatSolution, radius_nm: FloatArray, x0_nm: FloatArray, 
     return x, d >= r0 * (1.0 - 1e-12)
 
 
-def _shell(r0: FloatArray, d: FloatArray, z: float) -> tuple[FloatArray, FloatArray]:
-    """Oxide thickness and diffusion length of a sphere of metal radius r0 consumed by d."""
+def _rate(c: FloatArray | None, chans: list[tuple[FloatArray, FloatArray]], length: float,
+          x: FloatArray, x_eff: FloatArray) -> FloatArray:
+    """:func:`rate` on coefficient columns already picked (``c`` None: no thin-oxide term)."""
+    r = c * np.exp(-x / length) if c is not None else np.zeros_like(x)
+    for p, q in chans:
+        r = r + p / np.maximum(2.0 * x_eff + q, _TINY)
+    return r
+
+
+def _shell(r0: FloatArray, d: FloatArray, z: float,
+           r0_sq: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+    """Oxide thickness and diffusion length of a sphere of metal radius r0 consumed by d
+    (``r0_sq``: ``r0 * r0`` when the caller has it)."""
     a = np.maximum(r0 - d, 0.0)
-    vol = z * d * (r0 * r0 + r0 * a + a * a)  # = Z (r0³ - a³), without cancellation
+    if r0_sq is None:
+        r0_sq = r0 * r0
+    vol = z * d * (r0_sq + r0 * a + a * a)  # = Z (r0³ - a³), without cancellation
     b = np.cbrt(a * a * a + vol)
     x = vol / np.maximum(b * b + a * b + a * a, _TINY)
     return x, x * a / np.maximum(b, _TINY)

@@ -82,15 +82,25 @@ class Ledger:
         self._t_last = now
         self._wip_kg += delta_kg
 
+    def reserve_id(self, kind: str) -> str:
+        """Take the next ID of ``kind`` for a unit created later (``new(..., unit_id=...)``).
+
+        A sputter run is named when it starts, so that its control plan, step and audit
+        records carry its ID, but its mass is only known when it ends.
+        """
+        self._next[kind] += 1
+        return f"{PREFIX[kind]}{self._next[kind]:06d}"
+
     def new(self, kind: str, mass_kg: float, parents: tuple[Unit, ...], alloy: str,
-            origin_s: float, *, raw: bool = False) -> Unit:
+            origin_s: float, *, raw: bool = False, unit_id: str | None = None) -> Unit:
         """Create a unit. ``raw`` units bring new material in; others consume their parents.
 
         A unit made from parents does not remove them here: call :meth:`consume` once all
-        children of a parent exist, so WIP never double-counts or loses mass.
+        children of a parent exist, so WIP never double-counts or loses mass. ``unit_id``:
+        an ID from :meth:`reserve_id` (default: the next one).
         """
-        self._next[kind] += 1
-        unit = Unit(id=f"{PREFIX[kind]}{self._next[kind]:06d}", kind=kind, mass_kg=mass_kg,
+        uid = unit_id if unit_id is not None else self.reserve_id(kind)
+        unit = Unit(id=uid, kind=kind, mass_kg=mass_kg,
                     parents=tuple(p.id for p in parents), alloy=alloy, origin_s=origin_s)
         if raw:
             self.mass_in_kg += mass_kg

@@ -27,7 +27,8 @@ from twin.control.loop import ControlLoop
 from twin.control.plant_hooks import furnace_context
 from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest, lab_truth
-from twin.physics.oxidation import OxideDistribution, native_oxide_nm
+from twin.physics.oxidation import OxideDistribution
+from twin.physics.oxidation_native import native_oxide_scalar
 from twin.plant.batches import Unit
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -105,9 +106,9 @@ class Oxidizer(Machine):
                 waits = [env.now - u.data["milled_s"] for u in lots]
                 phases = lots[0].data["phases"]
                 material = phases.free_phase
-                initial = sum(float(native_oxide_nm(w, rh_percent=rh,
-                                                    temperature_c=storage.temperature_c,
-                                                    material=material)) * u.mass_kg
+                initial = sum(native_oxide_scalar(w, rh_percent=rh,
+                                                  temperature_c=storage.temperature_c,
+                                                  material=material) * u.mass_kg
                               for w, u in zip(waits, lots, strict=True)) / charge.mass_kg
                 charge.data.update(psd=psd, phases=phases, reworks=0)
                 charge.row.update({

@@ -15,16 +15,24 @@ charges. Two evaluation modes give the same physics:
     Taylor expansion in those inputs. The temperature input is the charge's *thermal-budget
     shift*: the uniform offset of the anchor's profile whose Arrhenius integral
     (activation energy :data:`BUDGET_EA_EV`) equals that of the charge's actual record, so
-    lags, noise and offsets in the record all count. A charge outside the anchor's trust
-    region gets a new anchor of its own. The expansion's error against ``exact`` is checked
-    in ``tests/plant/test_physics_cache.py`` (within 2 % on the mean over the trust region).
+    lags, noise and offsets in the record all count. The *hold time* is an input too (the
+    run-to-run controller corrects it from charge to charge): the anchor is also solved with
+    its hold window (where the record is within :data:`HOT_K` of its peak) stretched by
+    ± :data:`HOLD_STEP_MIN`, plus one point stretched and shifted for the mixed
+    temperature–hold term, and a charge's hold input is its duration minus the anchor's. Only
+    records of the same shape share an anchor: the same ramp-up time to the hold window,
+    cool-down tail and end temperature (so a record cut short by a breakdown never passes
+    for a shorter hold). A charge outside the anchor's trust region gets a new anchor of its
+    own. The expansion's error against ``exact`` is checked in
+    ``tests/plant/test_physics_cache.py`` (within 2 % on the mean over the trust region and
+    over the controller's hold-time range).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,13 +52,27 @@ K_B_EV = 8.617333262e-5
 #: linear-rate energies of Si; only the weighting of ramps against the hold depends on it).
 BUDGET_EA_EV = 2.0
 #: Expansion steps and trust radii: temperature shift (K), ln d50, initial oxide (nm),
-#: ln of each calibration factor.
-STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1])
-TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25])
+#: ln of each calibration factor, hold time (min).
+STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1, 6.0])
+TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25, 12.0])
+#: The hold window of a record: where it is within this of its peak temperature, K.
+HOT_K = 15.0
+#: Step of the hold-time input, min (``STEPS[6]``).
+HOLD_STEP_MIN = float(STEPS[6])
+#: Records share an anchor only when their ramp-up time to the hold window and their
+#: cool-down tail agree within this (s; one and a half knots of a 60 s furnace record) ...
+SHAPE_TOL_S = 90.0
+#: ... and their end temperatures over their start within this, K (a cut-short record ends
+#: hot).
+END_TOL_K = 5.0
+#: A hold window shorter than this (min) is not stretched: the hold input is then off and
+#: only records of the same duration (to the second) share the anchor.
+MIN_HOLD_MIN = 2.0 * HOLD_STEP_MIN
 _SHIFT_GRID = np.linspace(-60.0, 60.0, 241)
 _OUT = ("mean_nm", "p5_nm", "p50_nm", "p95_nm", "within_50pct_share", "fully_oxidised_share")
 _LOG = np.array([True, True, True, True, False, False])
 _TRUST = tuple(float(v) for v in TRUST)
+_N_IN = 7
 
 
 def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
@@ -58,6 +80,44 @@ def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
     w = np.exp(-BUDGET_EA_EV / (K_B_EV * (temp_c + 273.15)))
     area = _sum(0.5 * (w[1:] + w[:-1]) * (time_s[1:] - time_s[:-1]))
     return float(math.log(max(float(area), 1e-300)))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a record's shape is compared on: duration, ramp-up time to the hold window,
+    cool-down tail after it, end temperature over the start (an offset cancels), and the
+    window's knot indices."""
+
+    duration_s: float
+    ramp_s: float
+    tail_s: float
+    end_k: float
+    i_on: int
+    i_off: int
+
+    @property
+    def hold_min(self) -> float:
+        """Length of the hold window, min."""
+        return (self.duration_s - self.ramp_s - self.tail_s) / 60.0
+
+    def same_as(self, other: _Shape) -> bool:
+        """Same ramp-up, cool-down and end (the hold may differ)."""
+        return (abs(self.ramp_s - other.ramp_s) <= SHAPE_TOL_S
+                and abs(self.tail_s - other.tail_s) <= SHAPE_TOL_S
+                and abs(self.end_k - other.end_k) <= END_TOL_K)
+
+
+def _shape(profile: Profile) -> _Shape:
+    t, temp = profile.time_s, profile.temperature_c
+    hot = temp >= float(_max(temp)) - HOT_K
+    i_on = int(hot.argmax())
+    i_off = temp.size - 1 - int(hot[::-1].argmax())
+    end = float(t[-1])
+    return _Shape(end, float(t[i_on]), end - float(t[i_off]), float(temp[-1] - temp[0]), i_on,
+                  i_off)
+
+
+_max = np.maximum.reduce
 
 
 _sum = np.add.reduce
@@ -72,24 +132,51 @@ def _mean(a: np.ndarray) -> float:
 class _Anchor:
     profile: Profile
     psd: SizeDistribution
-    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c] at the anchor
-    budget_grid: np.ndarray  # ln budget of the anchor profile shifted by _SHIFT_GRID
+    shape: _Shape
+    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c, 0] at the anchor
+    area_out: np.ndarray    # Arrhenius integral outside / inside the hold window of the
+    area_in: np.ndarray     # anchor profile shifted by _SHIFT_GRID
     y0: np.ndarray
-    grad: np.ndarray        # (6 outputs, 6 inputs)
+    grad: np.ndarray        # (6 outputs, 7 inputs)
     curv: np.ndarray        # diagonal second derivatives, same shape
+    mixed: np.ndarray       # d2y / d(shift) d(hold), (6 outputs,)
     thickness: np.ndarray   # per-bin thickness at the anchor (for scaling)
     xf: tuple[float, ...] = ()  # x as floats (the trust test runs on floats)
     mean0: float = 1.0          # mean thickness at the anchor, nm
+    budget_grid: np.ndarray = field(default_factory=lambda: np.zeros(0))  # hold unchanged
+    hold_trust: float = 0.0     # trust radius of the hold input, min (0: off)
 
     def __post_init__(self) -> None:
         self.xf = tuple(float(v) for v in self.x)
         self.mean0 = float(math.exp(self.y0[0]))
+        self.budget_grid = np.log(np.maximum(self.area_out + self.area_in, 1e-300))
+        self.hold_trust = _TRUST[6] if self.shape.hold_min >= MIN_HOLD_MIN else 0.0
+
+    def fits(self, shape: _Shape) -> float | None:
+        """The hold input of a record of ``shape`` (min), or None when it is not this
+        anchor's shape or outside the hold trust region."""
+        a = self.shape
+        if not a.same_as(shape):
+            return None
+        d_s = shape.duration_s - a.duration_s
+        if self.hold_trust > 0.0:
+            return d_s / 60.0 if abs(d_s) <= self.hold_trust * 60.0 else None
+        return 0.0 if abs(d_s) < 0.5 else None
+
+    def shift(self, budget: float, hold: float) -> float:
+        """Temperature shift of the anchor, stretched by ``hold`` min, with ``budget``."""
+        if hold == 0.0:
+            grid = self.budget_grid
+        else:
+            stretch = 1.0 + hold / self.shape.hold_min
+            grid = np.log(np.maximum(self.area_out + self.area_in * stretch, 1e-300))
+        return float(np.interp(budget, grid, _SHIFT_GRID))
 
 
 def _key(profile: Profile, material: str, growth: Mapping[str, Any]) -> tuple[Any, ...]:
-    # Same recipe shape: same duration (to the second) and gas (within 1 %); the temperature
-    # level is an input of the expansion, not part of the key.
-    return (material, tuple(sorted(growth.items())), round(profile.duration_s),
+    # Same material, growth options and gas (within 1 %); the temperature level and the hold
+    # time are inputs of the expansion, and the rest of the shape is checked per anchor.
+    return (material, tuple(sorted(growth.items())),
             *_gas_key(profile.po2_atm, profile.ph2o_atm))
 
 
@@ -121,7 +208,9 @@ class OxidePhysics:
             raise ValueError(f"physics mode must be 'fast' or 'exact', got {mode!r}")
         self.mode = mode
         self.anchors: dict[tuple[Any, ...], list[_Anchor]] = {}
-        self._seen: set[tuple[Any, ...]] = set()
+        # Record shapes solved exactly so far, per key (a second record of a shape gets an
+        # anchor).
+        self._seen: dict[tuple[Any, ...], list[_Shape]] = {}
         self.exact_calls = 0
         self.fast_calls = 0
 
@@ -173,81 +262,119 @@ class OxidePhysics:
         self.fast_calls += 1
         key = _key(profile, material, growth)
         anchors = self.anchors.get(key, ())
+        shape = _shape(profile)
         if anchors:
-            budget = _budget(profile.time_s, profile.temperature_c)
+            budget = math.nan
             ln_d50 = math.log(psd.d50_um)
-            t0, t1, t2, t3, t4, t5 = _TRUST
+            _, t1, t2, t3, t4, t5, _ = _TRUST
+            t0 = _TRUST[0]
             for a in anchors:
-                # The trust test in plain floats (six numbers: cheaper than arrays).
+                # The trust test in plain floats (cheaper than arrays); the shift last.
+                u6 = a.fits(shape)
+                if u6 is None:
+                    continue
                 x = a.xf
-                u0 = _shift(a, budget)
                 u1, u2 = ln_d50 - x[1], initial_nm - x[2]
                 u3, u4, u5 = cal[0] - x[3], cal[1] - x[4], cal[2] - x[5]
-                if (abs(u0) <= t0 and abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3
-                        and abs(u4) <= t4 and abs(u5) <= t5):
-                    return _expand(a, np.array([u0, u1, u2, u3, u4, u5]))
-        if key not in self._seen:
+                if not (abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3 and abs(u4) <= t4
+                        and abs(u5) <= t5):
+                    continue
+                if budget != budget:  # nan: not computed yet
+                    budget = _budget(profile.time_s, profile.temperature_c)
+                u0 = a.shift(budget, u6)
+                if abs(u0) <= t0:
+                    return _expand(a, np.array([u0, u1, u2, u3, u4, u5, u6]))
+        seen = self._seen.setdefault(key, [])
+        if not any(shape.same_as(o) and abs(shape.duration_s - o.duration_s)
+                   <= _TRUST[6] * 60.0 for o in seen):
             # A shape seen once (an aborted, truncated profile; a one-off recipe) is solved
             # exactly; an anchor pays off from the second charge of a shape on.
-            self._seen.add(key)
+            seen.append(shape)
             self.exact_calls += 1
             return predict_oxide(profile, psd, material=material, calibration=calibration(),
                                  initial_nm=initial_nm, growth=growth)
-        a = _make_anchor(profile, as_distribution(psd), material, calibration(), initial_nm,
-                         growth)
+        a = _make_anchor(profile, shape, as_distribution(psd), material, calibration(),
+                         initial_nm, growth)
         self.anchors.setdefault(key, []).append(a)
-        return _expand(a, np.zeros(6))
+        return _expand(a, np.zeros(_N_IN))
 
 
-def _shift(a: _Anchor, budget: float) -> float:
-    return float(np.interp(budget, a.budget_grid, _SHIFT_GRID))
+def _stretched(profile: Profile, shape: _Shape, hold_min: float, shift_k: float) -> Profile:
+    """``profile`` with its hold window lengthened by ``hold_min`` and shifted by
+    ``shift_k`` (the window's knots spread evenly: the added time is at hold temperature)."""
+    t = profile.time_s
+    if hold_min:
+        t_on, t_off = float(t[shape.i_on]), float(t[shape.i_off])
+        t = t + hold_min * 60.0 * np.clip((t - t_on) / (t_off - t_on), 0.0, 1.0)
+    return Profile(t, profile.temperature_c + shift_k, profile.po2_atm, profile.ph2o_atm)
 
 
-def _make_anchor(profile: Profile, psd: SizeDistribution, material: str,
+def _areas(profile: Profile, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
+    """Arrhenius integrals outside and inside the hold window, per shift of _SHIFT_GRID."""
+    t, temp = profile.time_s, profile.temperature_c
+    w = np.exp(-BUDGET_EA_EV / (K_B_EV * (temp[None, :] + _SHIFT_GRID[:, None] + 273.15)))
+    seg = 0.5 * (w[:, 1:] + w[:, :-1]) * (t[1:] - t[:-1])
+    inside = np.zeros(t.size - 1, dtype=bool)
+    inside[shape.i_on:shape.i_off] = True
+    return seg[:, ~inside].sum(axis=1), seg[:, inside].sum(axis=1)
+
+
+def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, material: str,
                  calibration: Calibration, initial_nm: float,
                  growth: Mapping[str, Any]) -> _Anchor:
-    """Solve the physics at the anchor and at ± one step in each input (one call)."""
+    """Solve the physics at the anchor, at ± one step in each input and at one point for
+    the mixed temperature–hold term (one vectorised call)."""
     base = np.array([0.0, math.log(psd.d50_um), initial_nm, math.log(calibration.b_factor),
-                     math.log(calibration.ba_factor), math.log(calibration.c_factor)])
+                     math.log(calibration.ba_factor), math.log(calibration.c_factor), 0.0])
+    hold_on = shape.hold_min >= MIN_HOLD_MIN
     points = [base]
-    for i in range(6):
+    for i in range(_N_IN):
         for sgn in (1.0, -1.0):
             p = base.copy()
-            p[i] += sgn * STEPS[i]
+            p[i] += sgn * STEPS[i] if (i < 6 or hold_on) else 0.0
             if i == 2:
                 p[i] = max(p[i], 0.0)
             points.append(p)
+    mixed_pt = base.copy()
+    mixed_pt[0] += STEPS[0]
+    mixed_pt[6] += STEPS[6] if hold_on else 0.0
+    points.append(mixed_pt)
     profiles, psds, x0s, cals = [], [], [], []
     for p in points:
-        profiles.append(Profile(profile.time_s, profile.temperature_c + p[0], profile.po2_atm,
-                                profile.ph2o_atm))
+        profiles.append(_stretched(profile, shape, float(p[6]), float(p[0])))
         scale = math.exp(p[1] - base[1])
         psds.append(SizeDistribution(psd.diameter_um * scale, psd.volume_fraction))
         x0s.append(p[2])
         cals.append(Calibration(math.exp(p[3]), math.exp(p[4]), math.exp(p[5])))
     out = grow_particles_batch(profiles, psds, as_arrays=True, material=material,
                                initial_nm=np.array(x0s), calibration=cals, **dict(growth))
-    y = np.stack([np.asarray(out[k], dtype=float) for k in _OUT], axis=1)  # (13, 6)
+    y = np.stack([np.asarray(out[k], dtype=float) for k in _OUT], axis=1)  # (16, 6)
     y[:, _LOG] = np.log(np.maximum(y[:, _LOG], 1e-12))
     y0 = y[0]
-    grad = np.zeros((6, 6))
-    curv = np.zeros((6, 6))
-    for i in range(6):
+    grad = np.zeros((6, _N_IN))
+    curv = np.zeros((6, _N_IN))
+    for i in range(_N_IN):
         hp = points[1 + 2 * i][i] - base[i]
         hm = base[i] - points[2 + 2 * i][i]
         yp, ym = y[1 + 2 * i], y[2 + 2 * i]
+        if hp <= 0:  # an input held fixed (the hold of a too short window)
+            continue
         if hm <= 0:  # one-sided (initial oxide at 0)
             grad[:, i] = (yp - y0) / hp
             continue
         grad[:, i] = (yp * hm**2 - ym * hp**2 - y0 * (hm**2 - hp**2)) / (hp * hm * (hp + hm))
         curv[:, i] = 2.0 * (yp * hm + ym * hp - y0 * (hp + hm)) / (hp * hm * (hp + hm))
-    grid = np.array([_budget(profile.time_s, profile.temperature_c + s) for s in _SHIFT_GRID])
-    return _Anchor(profile, psd, base, grid, y0, grad, curv,
+    mixed = np.zeros(6)
+    if hold_on:
+        # (y(+s, +h) - y(+s, 0) - y(0, +h) + y0) / (s h)
+        mixed = (y[-1] - y[1] - y[1 + 2 * 6] + y0) / (STEPS[0] * STEPS[6])
+    area_out, area_in = _areas(profile, shape)
+    return _Anchor(profile, psd, shape, base, area_out, area_in, y0, grad, curv, mixed,
                    np.asarray(out["thickness_nm"][0], dtype=float))
 
 
 def _expand(a: _Anchor, u: np.ndarray) -> OxideDistribution:
-    y = a.y0 + a.grad @ u + 0.5 * (a.curv @ (u * u))
+    y = a.y0 + a.grad @ u + 0.5 * (a.curv @ (u * u)) + a.mixed * (u[0] * u[6])
     # np.clip's own arithmetic (max then min), without its Python layers.
     vals = np.where(_LOG, np.exp(y), np.minimum(np.maximum(y, 0.0), 1.0)).tolist()
     mean, p5, p50, p95, within, full = vals

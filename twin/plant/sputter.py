@@ -5,16 +5,28 @@ deposit the film, then the reactive cap, for the times the twin's rate model giv
 recipe's thicknesses → vent (setup) → operators unload → disposition of the run; its sheets
 go to the output buffer (the shipping dock), held while the lab measures. A run aborted by a
 breakdown keeps what it deposited and is measured.
+
+The cap is under run-to-run control (:meth:`twin.control.plant_hooks.PlantControl.sputter_loop`):
+before each run the loop predicts the cap under the running setpoints and, outside the
+deadband, corrects the oxidize time, then the O2 flow (``control.knob_order``: ``hold_time``,
+``po2``) inside ``stations.sputter.limits``; after the run the virtual metrology predicts the
+cap from the read-back values (``vm_*`` columns), an unreliable prediction holds the run for
+the lab, and lab results teach the loop's calibration. The loops only compute and record to
+the run's audit buffer; no SimPy process here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import math
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Literal
 
 import simpy
 
 from twin.config.schema import SputterConfig, SputterRecipe
+from twin.control.loop import ControlLoop
+from twin.control.plant_hooks import sputter_context
+from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest, lab_truth
 from twin.physics import coating
 from twin.plant.breakdowns import HOUR_S
@@ -63,37 +75,61 @@ class Sputter(Machine):
         """Sputter runs back to back."""
         env, ledger, r = self.env, self.ctx.ledger, self.recipe
         half = 0.5 * self.scfg.load_unload_h * HOUR_S
-        sp = sputter_setpoints(r, self.material, self.calibration.b_factor,
-                               self.calibration.c_factor)
+        recipe_sp = sputter_setpoints(r, self.material, self.calibration.b_factor,
+                                      self.calibration.c_factor)
         rid = f"sputter:{r.film_nm:g}nm+{r.cap_nm:g}nm-cap"
         label = self.ctx.cfg.alloy.label
+        window = self.ctx.cfg.control.window_nm
         while True:
             yield from self.maintenance()
             reqs = yield from self.operators()
             t_ops = env.now
             start = env.now
-            yield from self.setup(half, "", "load")
+            # The run is named when it starts (its plan, step and audit records carry the
+            # ID); the unit itself is made when its deposited mass is known.
+            run_id = ledger.reserve_id("run")
+            # Run-to-run control of the cap: predict it under the running setpoints and
+            # correct them (closed loop) or propose (advisory) before loading; an advisory
+            # proposal can be decided while the sheets are loaded and the chamber pumps down.
+            loop = self._loop(recipe_sp)
+            sctx = sputter_context(recipe_sp, self.material)
+            plan = loop.before_batch(run_id, recipe_sp, sctx, env.now) if loop else None
+            yield from self.setup(half, run_id, "load")
             self.release_operators(reqs, t_ops)
-            yield from self.setup(self.scfg.pump_down_min * 60.0, "", "pump-down")
-            results = yield from self.step(StepRequest("", rid, "sputter", sp), resumable=False)
+            yield from self.setup(self.scfg.pump_down_min * 60.0, run_id, "pump-down")
+            sp = loop.resolve(plan, env.now) if loop is not None and plan is not None \
+                else dict(recipe_sp)
+            results = yield from self.step(StepRequest(run_id, rid, "sputter", sp),
+                                           resumable=False)
             res = results[-1]
-            yield from self.setup(self.scfg.vent_min * 60.0, "", "vent")
-            reqs = yield from self.operators()
+            vm = loop.after_step(res, sctx) if loop is not None else None
+            yield from self.setup(self.scfg.vent_min * 60.0, run_id, "vent")
+            reqs = yield from self.operators(run_id)
             t_ops = env.now
-            yield from self.setup(half, "", "unload")
+            yield from self.setup(half, run_id, "unload")
             self.release_operators(reqs, t_ops)
             true = res.truth
             area = r.sheets_per_run * r.sheet_area_cm2
             mass = area * true["film_nm"] * 1e-7 * FILM_DENSITY_G_CM3[self.material] * 1e-3
-            run = ledger.new("run", mass, (), label, start, raw=True)
-            pred = predict_cap(res.values, material=self.material,
-                               calibration=self.calibration)
+            run = ledger.new("run", mass, (), label, start, raw=True, unit_id=run_id)
+            pred = self._predict(res.values, vm)
             sheets = [ledger.new("sheet", mass / r.sheets_per_run, (run,), label, start)
                       for _ in range(r.sheets_per_run)]
             ledger.consume(run)
             self.batches_done += 1
             run.row.update(_run_row(run, self.path, rid, sp, res.values, res.status, start,
                                     env.now, pred, true, r))
+            force_lab = False
+            if vm is not None and loop is not None and plan is not None:
+                basis, why = release_basis(vm, window)
+                # The hold rule: an unreliable prediction never releases a run alone.
+                force_lab = not vm.reliable
+                run.row.update(vm.as_columns())
+                run.row.update({"ctrl_mode": loop.mode, "ctrl_state": plan.state,
+                                "ctrl_proposal_id": plan.proposal.proposal_id
+                                if plan.proposal else "",
+                                "ctrl_predicted_before_nm": plan.predicted_nm,
+                                "vm_release_basis": basis, "vm_release_reason": why})
             for i, s in enumerate(sheets):
                 s.row.update({"unit_id": s.id, "unit_kind": "sheet", "parent_ids": run.id,
                               "alloy": label, "mass_kg": s.mass_kg, "path": self.path,
@@ -103,7 +139,41 @@ class Sputter(Machine):
                               "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start})
             yield from dispose(self, self.lab, run, sheets, predicted_nm=pred["cap_nm"],
                                within_share=1.0, true_nm=lab_truth(true, "cap_nm"),
-                               aborted=res.status == "aborted", reworks=0, on_rework=None)
+                               aborted=res.status == "aborted" or force_lab, reworks=0,
+                               on_rework=None, on_measured=self._on_lab(loop, run_id))
+
+    def _loop(self, recipe_sp: dict[str, float]) -> ControlLoop | None:
+        """This tool's control loop (None when the run has no control)."""
+        control = self.ctx.control
+        if control is None:
+            return None
+        loop: ControlLoop = control.sputter_loop(self.path, self.scfg, recipe_sp)
+        return loop
+
+    def _predict(self, values: Mapping[str, float], vm: VmPrediction | None
+                 ) -> dict[str, float]:
+        """Predicted film (configured rate) and cap (the VM's, else the configured rate)."""
+        if vm is not None:
+            m: Literal["Si", "Sn"] = "Si" if self.material == "Si" else "Sn"
+            try:
+                film = coating.deposition_rate_nm_min(
+                    values["power_w"], values["pressure_mtorr"], material=m
+                ) * self.calibration.b_factor * values["deposit_min"]
+            except (KeyError, ValueError):
+                film = math.nan  # no usable reading: the lab decides
+            return {"film_nm": film, "cap_nm": vm.mean_nm}
+        return predict_cap(values, material=self.material, calibration=self.calibration)
+
+    def _on_lab(self, loop: ControlLoop | None,
+                run_id: str) -> Callable[[float], None] | None:
+        """Feed a lab result of this run to the loop's calibration."""
+        if loop is None:
+            return None
+
+        def learn(measured: float) -> None:
+            loop.on_lab(run_id, measured, float(self.env.now))
+
+        return learn
 
 
 def _run_row(run: Any, path: str, rid: str, sp: dict[str, float], actual: Any, status: str,

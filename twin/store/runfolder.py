@@ -44,6 +44,15 @@ RUN_FILE = "run.json"
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write ``path`` atomically: temp file in the same directory, fsync, rename, fsync dir."""
     path = Path(path)
@@ -53,6 +62,8 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes 0600; results are for the team (quality, engineers) to read.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -73,9 +84,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_table(path: Path, df: pd.DataFrame) -> None:
-    """Write one DataFrame as Parquet, atomically and reproducibly."""
+def write_table(path: Path, df: pd.DataFrame,
+                metadata: Mapping[str, str] | None = None) -> None:
+    """Write one DataFrame as Parquet, atomically and reproducibly.
+
+    ``metadata`` (key-value text) is stored in the Parquet schema metadata.
+    """
     table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        meta = dict(table.schema.metadata or {})
+        meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(meta)
     # pandas metadata carries nothing time-dependent; keep it so types round-trip.
 
     def write(fh: IO[bytes]) -> None:

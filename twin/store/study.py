@@ -17,51 +17,23 @@ complete (a leftover ``.tmp`` is ignored and overwritten).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
+
+from twin.store.runfolder import write_table
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path,
                          metadata: dict[str, str] | None = None) -> Path:
-    """Write ``df`` to ``path`` atomically (temporary file, fsync, rename).
+    """Write ``df`` to ``path`` atomically through the run store's writer; return the path.
 
-    Parameters
-    ----------
-    df : DataFrame
-        Table to write (its index is not stored).
-    path : str or Path
-        Target file; parent folders are created.
-    metadata : dict, optional
-        Key-value pairs stored in the Parquet schema metadata.
-
-    Returns
-    -------
-    Path
-        The written path.
+    Parent folders are created; ``metadata`` goes into the Parquet schema metadata.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    if metadata:
-        meta = dict(table.schema.metadata or {})
-        meta.update({k.encode(): v.encode() for k, v in metadata.items()})
-        table = table.replace_schema_metadata(meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for the team to read
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_table(p, df, metadata)
     return p
 
 

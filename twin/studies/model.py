@@ -53,14 +53,16 @@ def wip_table(batches: pd.DataFrame, form: str, events: pd.DataFrame) -> pd.Data
 
     A raw unit enters when the ledger creates it: the first event that names it (a heat's
     heat-up or melt, still open at the horizon for a heat being melted), else its recorded
-    ``end_s`` (a sputter run exists from the end of its deposition).
+    ``end_s``. A sputter run is named by its events from loading (its control plan and step
+    carry its ID) but only created, with its deposited mass, when it is unloaded: ``end_s``.
     """
     if batches.empty:
         return pd.DataFrame({"time_s": [0.0], "wip_kg": [0.0]})
     raw = batches[_col(batches, "parent_ids").fillna("") == ""]
     named = events[events["batch_id"].isin(set(raw["unit_id"]))]
     first = named.groupby("batch_id")["time_s"].min()
-    t_in = raw["unit_id"].map(first).fillna(_col(raw, "end_s")).to_numpy(float)
+    entered = raw["unit_id"].map(first).fillna(_col(raw, "end_s"))
+    t_in = entered.where(_col(raw, "unit_kind") != "run", _col(raw, "end_s")).to_numpy(float)
     ship = shipped_table(batches, form)
     scrapped = batches[_col(batches, "disposition") == "scrap"]
     parents = {p for ids in batches["parent_ids"].fillna("") for p in ids.split(",") if p}
