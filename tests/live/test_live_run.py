@@ -249,3 +249,49 @@ def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
     for _, mean, lo, hi in during:
         assert lo <= mean <= hi
         assert 1.0 < mean < 100.0  # the final thickness, not the oxide grown so far
+
+
+def test_advisory_proposal_accepted_through_the_twin_server(tmp_path: Path) -> None:
+    # Advisory control with a recipe far from the aim: every batch gets a proposal; an
+    # operator accepts the first one through the twin's OPC UA server before the batch starts.
+    overrides = ("control.mode=advisory", "recipes.oxidation.hold_min=15")
+    cfg = load_plant(overrides=overrides)
+    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=1200,
+                         seed=13, port=free_port(), overrides=overrides)
+    endpoints, tags = emulated_site(cfg, {"furnace1": plc.url})
+    opts = LiveOptions(seed=4, time_factor=1200, hours=5, warmup_days=2, emulate=False,
+                       out=tmp_path / "run", server=True, quiet=True)
+    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    answers: list[str] = []
+
+    async def operator() -> None:
+        while session.plant is None or session.live_from == float("inf"):
+            await asyncio.sleep(0.02)
+        sink = session.plant.ctx.control.sink  # type: ignore[union-attr]
+        async with Client(session.twin_url) as client:
+            plant_obj = client.get_node("ns=2;s=line1")
+            while not answers:
+                await asyncio.sleep(0.02)
+                live = [r for r in sink.records if r.kind == "proposal"
+                        and (r.sim_time_s or 0.0) >= session.live_from]
+                if live:
+                    answers.append(await plant_obj.call_method(
+                        "2:AcceptProposal", live[0].proposal_id, "alice"))
+                    answers.append(live[0].proposal_id)
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(operator())
+        await session.run()
+        task.cancel()
+
+    try:
+        asyncio.run(main())
+    finally:
+        plc.stop()
+    assert answers and answers[0] == "Good: accepted by alice"
+    records = session.plant.ctx.control.sink  # type: ignore[union-attr]
+    decision = records.decision(answers[1])
+    assert decision is not None and decision.who == "alice"
+    # The loop applied it when the batch started: the write is on record, by the operator.
+    assert any(r.kind == "write" and r.proposal_id == answers[1] and r.who == "alice"
+               for r in records.records)
