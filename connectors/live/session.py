@@ -420,7 +420,10 @@ class LiveSession:
                           "LabThickness_nm": row.get("measured_oxide_nm", math.nan),
                           "Disposition": row.get("disposition", "")}
                 await self.server.publish_batch(unit.id, values)
-                if path in self.server.stations:
+                running = self.current.get(path, {}).get("batch_id")
+                # The station view shows the batch on the tool: an older batch's late news
+                # (a lab result) goes to its batch entry only, never over the running one.
+                if path in self.server.stations and running in (None, unit.id):
                     await self.server.publish_station(path, {
                         "BatchId": unit.id, "PredictedThickness_nm": row["pred_oxide_mean_nm"],
                         "LowerBound_nm": lo, "UpperBound_nm": hi,

@@ -211,19 +211,23 @@ def test_run_refuses_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path:
 
 def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
         tmp_path: Path) -> None:
-    cfg = load_plant()
+    # A short lab turnaround, so lab results of one batch arrive while the next one runs.
+    overrides = ("stations.lab.turnaround_h=0.5", "stations.lab.measure_h=0.25")
+    cfg = load_plant(overrides=overrides)
     plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
-                         seed=11, port=free_port())
+                         seed=11, port=free_port(), overrides=overrides)
     endpoints, tags = emulated_site(cfg, {"furnace1": plc.url})
-    opts = LiveOptions(seed=4, time_factor=2400, hours=8, warmup_days=2, emulate=False,
+    opts = LiveOptions(seed=4, time_factor=2400, hours=14, warmup_days=2, emulate=False,
                        out=tmp_path / "run", server=True, quiet=True)
     session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
     seen: list[tuple[str, float, float, float]] = []
     observe = session.observe
 
+    shown: list[tuple[str, str]] = []  # (BatchId on the server, batch running on the tool)
+
     async def read_server() -> None:
         async with Client(session.twin_url) as client:
-            for _ in range(40):
+            for _ in range(120):
                 await asyncio.sleep(0.1)
                 vals = []
                 for var in ("State", "PredictedThickness_nm", "LowerBound_nm",
@@ -231,6 +235,11 @@ def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
                     node = client.get_node(f"ns=2;s=line1.oxidizer1.{var}")
                     vals.append(await node.read_value())
                 seen.append(tuple(vals))  # type: ignore[arg-type]
+                before = session.current.get("line1.oxidizer1", {}).get("batch_id")
+                shown_id = await client.get_node("ns=2;s=line1.oxidizer1.BatchId").read_value()
+                after = session.current.get("line1.oxidizer1", {}).get("batch_id")
+                if before is not None and before == after:
+                    shown.append((shown_id, before))
 
     def spy(kind: str, path: str, batch_id: str, data: Any) -> None:
         observe(kind, path, batch_id, data)
@@ -249,6 +258,9 @@ def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
     for _, mean, lo, hi in during:
         assert lo <= mean <= hi
         assert 1.0 < mean < 100.0  # the final thickness, not the oxide grown so far
+    # While a batch runs, the station shows that batch (a lab result of an earlier batch
+    # arriving meanwhile goes to that batch's entry, not over the running one).
+    assert shown and all(on_server == running for on_server, running in shown), shown
 
 
 def test_advisory_proposal_accepted_through_the_twin_server(tmp_path: Path) -> None:
