@@ -352,7 +352,7 @@ class LiveSession:
         # ahead of the model's clock: never let "now" fall behind the newest sample.
         elapsed = max(float(self.env.now) - start, float(seen.time_s[-1]))
         ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
-        rest = loop._rest_of_step(seen, sp, float(sp["hold_min"]), ramp_s, elapsed)
+        rest = loop.rest_of_step(seen, sp, float(sp["hold_min"]), ramp_s, elapsed)
         probe = StepResult(path, cur["batch_id"], "ok", start, float(self.env.now),
                            actual=rest)
         return loop.vm.predict(probe, octx)

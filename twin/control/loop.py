@@ -210,7 +210,7 @@ class ControlLoop:
         held_min = max(0.0, elapsed_s - ramp_s) / 60.0
 
         def log_pred(holds: np.ndarray) -> np.ndarray:
-            profs = [self._rest_of_step(seen, sp, float(h), ramp_s, elapsed_s) for h in holds]
+            profs = [self.rest_of_step(seen, sp, float(h), ramp_s, elapsed_s) for h in holds]
             return _safe_log(model.predict_profiles(profs, context, theta)["mean_nm"])
 
         now = float(np.exp(log_pred(np.array([sp["hold_min"]]))[0]))
@@ -238,7 +238,7 @@ class ControlLoop:
         return plan.setpoints
 
     @staticmethod
-    def _rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, ramp_s: float,
+    def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, ramp_s: float,
                       elapsed_s: float) -> Profile:
         """Record so far, then the planned rest at the latest gas readings (persistence)."""
         end_hold = ramp_s + hold_min * 60.0
