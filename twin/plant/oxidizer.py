@@ -16,7 +16,7 @@ true oxide for the lab.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,7 @@ from twin.plant.components import Component
 from twin.plant.lab import Lab
 from twin.plant.melter import phases_text
 from twin.plant.prediction import blend, calibration
-from twin.plant.quality import dispose
+from twin.plant.quality import dispose, lab_learner
 from twin.plant.station import Context, Machine
 
 
@@ -188,7 +188,7 @@ class Oxidizer(Machine):
                                within_share=pred.within_50pct_share, true_nm=lab_truth(true),
                                aborted=res.status == "aborted" or force_lab,
                                reworks=charge.data["reworks"], on_rework=self._rework,
-                               on_measured=self._on_lab(loop, charge.id))
+                               on_measured=lab_learner(self.env, loop, charge.id))
 
     def _rework(self, unit: Unit) -> None:
         self.env.process(self.rework.put(unit))
@@ -201,17 +201,6 @@ class Oxidizer(Machine):
         loop: ControlLoop = control.furnace_loop(self.path, self.ocfg,
                                                  oxidation_setpoints(self.recipe))
         return loop
-
-    def _on_lab(self, loop: ControlLoop | None,
-                batch_id: str) -> Callable[[float], None] | None:
-        """Feed a lab result of this charge to the loop's calibration."""
-        if loop is None:
-            return None
-
-        def learn(measured: float) -> None:
-            loop.on_lab(batch_id, measured, float(self.env.now))
-
-        return learn
 
 
 def _as_distribution(vm: VmPrediction) -> OxideDistribution:

@@ -98,3 +98,16 @@ def _final(machine: Machine, batch: Unit, units: list[Unit], decision: str, reas
         if u is not batch:
             u.row.update({"disposition": decision, "disposition_s": now})
     machine.event(f"disposition:{decision}", batch.id, reason)
+
+
+def lab_learner(env: simpy.Environment, loop: Any,
+                batch_id: str) -> Callable[[float], None] | None:
+    """The callback that feeds a batch's lab result to its control loop (None: no loop)."""
+    if loop is None:
+        return None
+
+    def learn(measured: float) -> None:
+        loop.on_lab(batch_id, measured, float(env.now))
+
+    return learn
+

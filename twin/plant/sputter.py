@@ -18,7 +18,7 @@ the run's audit buffer; no SimPy process here does I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any, Literal
 
 import simpy
@@ -34,7 +34,7 @@ from twin.plant.buffers import Buffer
 from twin.plant.components import Component
 from twin.plant.lab import Lab
 from twin.plant.prediction import calibration, predict_cap
-from twin.plant.quality import dispose
+from twin.plant.quality import dispose, lab_learner
 from twin.plant.station import Context, Machine
 
 #: Film densities, g/cm³ (for the mass ledger).
@@ -140,7 +140,7 @@ class Sputter(Machine):
             yield from dispose(self, self.lab, run, sheets, predicted_nm=pred["cap_nm"],
                                within_share=1.0, true_nm=lab_truth(true, "cap_nm"),
                                aborted=res.status == "aborted" or force_lab, reworks=0,
-                               on_rework=None, on_measured=self._on_lab(loop, run_id))
+                               on_rework=None, on_measured=lab_learner(self.env, loop, run_id))
 
     def _loop(self, recipe_sp: dict[str, float]) -> ControlLoop | None:
         """This tool's control loop (None when the run has no control)."""
@@ -163,17 +163,6 @@ class Sputter(Machine):
                 film = math.nan  # no usable reading: the lab decides
             return {"film_nm": film, "cap_nm": vm.mean_nm}
         return predict_cap(values, material=self.material, calibration=self.calibration)
-
-    def _on_lab(self, loop: ControlLoop | None,
-                run_id: str) -> Callable[[float], None] | None:
-        """Feed a lab result of this run to the loop's calibration."""
-        if loop is None:
-            return None
-
-        def learn(measured: float) -> None:
-            loop.on_lab(run_id, measured, float(self.env.now))
-
-        return learn
 
 
 def _run_row(run: Any, path: str, rid: str, sp: dict[str, float], actual: Any, status: str,
