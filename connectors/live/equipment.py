@@ -74,9 +74,13 @@ class LiveLinks:
 class Recorder:
     """The actual process values of one batch on the simulation time axis."""
 
-    def __init__(self, path: str, links: LiveLinks, zones: int) -> None:
+    def __init__(self, path: str, links: LiveLinks, zones: int,
+                 signals: Mapping[str, str] | None = None) -> None:
         self.path = path
         self.links = links
+        # Other process values kept as they come (local tag name -> name with units).
+        self.signals = dict(signals or {})
+        self.samples: list[tuple[float, str, float]] = []
         self.zones = [math.nan] * zones
         self.po2_atm = math.nan
         self.ph2o_atm = math.nan
@@ -103,6 +107,9 @@ class Recorder:
             self.step = str(s.value)
             self.seen_running |= self.step in RUNNING_STEPS
             self.step_changed.set()
+            return
+        if name in self.signals and self.step in RUNNING_STEPS:
+            self.samples.append((t, self.signals[name], float(s.value)))  # type: ignore[arg-type]
             return
         if name.startswith("zone") and name.endswith("_temperature_pv"):
             self.zones[int(name[4:name.index("_")]) - 1] = float(s.value)  # type: ignore[arg-type]
@@ -184,6 +191,8 @@ class OpcUaTool:
     """Common part of the OPC UA tools: write setpoints, start, follow the steps."""
 
     kind = "tool"
+    #: Process values recorded as they come, besides the furnace profile (tag -> name).
+    RECORDED: dict[str, str] = {}
 
     def __init__(self, path: str, links: LiveLinks, *, timeout_factor: float = 3.0) -> None:
         self.path = path
@@ -227,7 +236,7 @@ class OpcUaTool:
 
     async def _run(self, env: simpy.Environment, step: StepRequest, done: simpy.Event) -> None:
         start = float(env.now)
-        rec = Recorder(self.path, self.links, max(self.zones, 1))
+        rec = Recorder(self.path, self.links, max(self.zones, 1), self.RECORDED)
         unlisten = self.links.listen(self.path, rec.on_sample)
         fault, final = "", ""
         try:
@@ -341,6 +350,9 @@ class OpcUaSputter(OpcUaTool):
     """Sputter-tool PLC (setpoints of a ``sputter`` step: deposit, then oxidize the cap)."""
 
     kind = "sputter"
+    RECORDED = {"power_pv": "power_w", "pressure_pv": "pressure_mtorr", "ar_flow_pv": "ar_sccm",
+                "o2_flow_pv": "o2_sccm", "substrate_temperature_pv": "substrate_temperature_c",
+                "film_thickness_pv": "film_nm"}
 
     def __init__(self, path: str, links: LiveLinks, **kw: Any) -> None:
         super().__init__(path, links, **kw)

@@ -23,7 +23,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -131,8 +131,9 @@ class LiveSession:
 
     def __init__(self, cfg: PlantConfig, opts: LiveOptions, *,
                  endpoints: Mapping[str, Endpoint] | None = None,
-                 tags: Mapping[str, Tag] | None = None) -> None:
+                 tags: Mapping[str, Tag] | None = None, handle_signals: bool = True) -> None:
         self.cfg = cfg
+        self.handle_signals = handle_signals
         self.opts = opts
         self.endpoints = dict(endpoints if endpoints is not None else cfg.endpoints)
         self.tags = dict(tags if tags is not None else cfg.tags)
@@ -202,9 +203,8 @@ class LiveSession:
         self.spawn(self._watch_ledger())
         interrupted = False
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self._interrupt)
-            loop.add_signal_handler(signal.SIGTERM, self._interrupt)
+        if self.handle_signals:
+            _on_signals(loop, self.interrupt)
         try:
             # The line before the twin joins it: simulated, as fast as it goes.
             self.env.run(until=warm_s)
@@ -220,9 +220,8 @@ class LiveSession:
             await self._scan_ledger()
             self.keep_unfinished()
         finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
-                loop.remove_signal_handler(signal.SIGTERM)
+            if self.handle_signals:
+                _on_signals(loop, None)
             for handle in self._pred_due.values():
                 handle.cancel()
             self._pred_due.clear()
@@ -235,8 +234,9 @@ class LiveSession:
         result = collect(self.plant, float(self.env.now), opts.seed)
         return result, interrupted
 
-    def _interrupt(self) -> None:
-        self.table.note("stopping: saving what was recorded so far")
+    def interrupt(self) -> None:
+        """Stop the run after the current slice (Ctrl-C); what was recorded is kept."""
+        self.table.note(f"{self.cfg.plant.name}: stopping, saving what was recorded so far")
         self.bridge.stop()
 
     def _sim_time_at(self, wall_t: float) -> float:
@@ -362,13 +362,16 @@ class LiveSession:
             self.spawn(self.server.publish_station(path, values))
 
     def _trajectory(self, batch_id: str, path: str, rec: Any, *, complete: bool) -> None:
-        """Keep a batch's recorded actual values (simulation time axis)."""
-        if not rec.rows:
+        """Keep a batch's recorded actual values, long form (simulation time axis)."""
+        rows: list[tuple[float, str, float]] = list(rec.samples)
+        for t, temp, po2, ph2o in rec.rows:
+            rows += [(t, "temperature_c", temp), (t, "po2_atm", po2), (t, "ph2o_atm", ph2o)]
+        if not rows:
             return
-        t, temp, po2, ph2o = zip(*rec.rows, strict=True)
+        t, signal_names, values = zip(*rows, strict=True)
         self.trajectories.append(pd.DataFrame({
-            "batch_id": batch_id, "path": path, "time_s": t, "temperature_c": temp,
-            "po2_atm": po2, "ph2o_atm": ph2o, "complete": complete}))
+            "batch_id": batch_id, "path": path, "time_s": t, "signal": signal_names,
+            "value": values, "complete": complete}))
 
     def keep_unfinished(self) -> None:
         """Keep the trajectories of batches still running when the run ends (or is stopped)."""
@@ -490,38 +493,82 @@ def _calibration(plant: Plant, path: str) -> Any:
     return None
 
 
-async def run_live(cfg: PlantConfig, opts: LiveOptions, *,
-                   on_ready: Callable[[LiveSession], None] | None = None) -> LiveOutcome:
-    """Run the live twin once and write its run folder (see the module docstring)."""
-    emulators: list[EmulatorProcess] = []
+def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None] | None) -> None:
+    """Install (or with None remove) the SIGINT/SIGTERM handler of a live run."""
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if handler is None:
+                loop.remove_signal_handler(sig)
+            else:
+                loop.add_signal_handler(sig, handler)
+
+
+async def run_live(cfg: PlantConfig, opts: LiveOptions) -> LiveOutcome:
+    """Run the live twin of one plant once and write its run folder."""
+    return (await run_lines([(cfg, opts)]))[0]
+
+
+async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]]) -> list[LiveOutcome]:
+    """Run the live twins of several lines side by side (one event loop, one Ctrl-C).
+
+    Each line has its own PLCs (emulated ones are started here and stopped at the end), its
+    own gateway, plant model, twin server and run folder.
+    """
+    emulators: list[list[EmulatorProcess]] = [[] for _ in lines]
     codes: dict[str, int] = {}
+    sessions: list[LiveSession] = []
+    loop = asyncio.get_running_loop()
     try:
-        if opts.emulate:
-            emulators = await _start_emulators(cfg, opts)
-            endpoints, tags = emulated_site(cfg, {e.name: e.url for e in emulators})
-            session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
-        else:
-            session = LiveSession(cfg, opts)
-        if on_ready is not None:
-            on_ready(session)
-        result, interrupted = await session.run()
+        started = await asyncio.gather(*(_start_emulators(cfg, opts, offset=100 * i)
+                                         for i, (cfg, opts) in enumerate(lines)
+                                         if opts.emulate), return_exceptions=True)
+        it = iter(started)
+        for i, (cfg, opts) in enumerate(lines):
+            if not opts.emulate:
+                sessions.append(LiveSession(cfg, opts, handle_signals=False))
+                continue
+            got = next(it)
+            if isinstance(got, BaseException):
+                raise got
+            emulators[i] = got
+            endpoints, tags = emulated_site(cfg, {e.name: e.url for e in got})
+            sessions.append(LiveSession(cfg, opts, endpoints=endpoints, tags=tags,
+                                        handle_signals=False))
+        def interrupt_all() -> None:
+            for s in sessions:
+                s.interrupt()
+
+        _on_signals(loop, interrupt_all)
+        try:
+            results = await asyncio.gather(*(s.run() for s in sessions))
+        finally:
+            _on_signals(loop, None)
     finally:
-        for e in emulators:
-            codes[e.name] = await asyncio.to_thread(e.stop)
-    folder = _write(session, result, opts, interrupted, [e.name for e in emulators])
-    gw = session.gateway
-    gaps = [{"endpoint": g.endpoint, "start": g.start, "end": g.end}
-            for g in (gw.gaps() if gw else ())]
-    return LiveOutcome(folder, result, gaps, [e.url for e in emulators], session.twin_url,
-                       session.stations(), interrupted, codes)
+        for group in emulators:
+            for e in group:
+                codes[e.name] = await asyncio.to_thread(e.stop)
+    outcomes = []
+    for i, (session, (result, interrupted)) in enumerate(zip(sessions, results,
+                                                             strict=True)):
+        opts = lines[i][1]
+        names = [e.name for e in emulators[i]]
+        folder = _write(session, result, opts, interrupted, names)
+        gw = session.gateway
+        gaps = [{"endpoint": g.endpoint, "start": g.start, "end": g.end}
+                for g in (gw.gaps() if gw else ())]
+        outcomes.append(LiveOutcome(folder, result, gaps, [e.url for e in emulators[i]],
+                                    session.twin_url, session.stations(), interrupted,
+                                    {n: codes[n] for n in names if n in codes}))
+    return outcomes
 
 
-async def _start_emulators(cfg: PlantConfig, opts: LiveOptions) -> list[EmulatorProcess]:
+async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,
+                           offset: int = 0) -> list[EmulatorProcess]:
     from twin.config.load import DEFAULT_PLANT
 
     config = opts.plant_file or DEFAULT_PLANT
     jobs = [asyncio.to_thread(start_emulator, kind, name, config=config,
-                              time_factor=opts.time_factor, seed=opts.seed + i,
+                              time_factor=opts.time_factor, seed=opts.seed + offset + i,
                               overrides=opts.overrides)
             for i, (kind, name) in enumerate(tools_to_emulate(cfg))]
     started = await asyncio.gather(*jobs, return_exceptions=True)
@@ -544,13 +591,16 @@ def _write(session: LiveSession, result: SimulationResult, opts: LiveOptions,
               for e in (gw.event_log if gw else ())]
     traj = (pd.concat(session.trajectories, ignore_index=True) if session.trajectories else
             pd.DataFrame({"batch_id": pd.Series(dtype=str), "path": pd.Series(dtype=str),
-                          "time_s": pd.Series(dtype=float),
-                          "temperature_c": pd.Series(dtype=float),
-                          "po2_atm": pd.Series(dtype=float),
-                          "ph2o_atm": pd.Series(dtype=float),
+                          "time_s": pd.Series(dtype=float), "signal": pd.Series(dtype=str),
+                          "value": pd.Series(dtype=float),
                           "complete": pd.Series(dtype=bool)}))
+    batches = result.batches.copy()
+    if "path" in batches and "start_s" in batches:
+        # Which batches ran on a PLC (the rest are the simulated warm-up or simulated tools).
+        batches["live_equipment"] = (batches["path"].isin(session.stations())
+                                     & (batches["start_s"] >= session.live_from))
     out = write_run(folder, cfg=session.cfg, seed=opts.seed, days=result.days,
-                    tables={"batches": result.batches, "events": result.events,
+                    tables={"batches": batches, "events": result.events,
                             "states": result.states, "shares": result.shares,
                             "trajectories": traj},
                     summary=result.summary, command="run",

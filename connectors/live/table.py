@@ -30,6 +30,7 @@ class LiveTable:
     def header(self, plant: str, live_from_s: float, opts: Any) -> None:
         self._print(f"live twin of {plant}: model joined the line at {_hms(live_from_s)}, "
                     f"running {opts.hours:g} h at {opts.time_factor:g}x wall time")
+        self._print("  (a station marked * is simulated; the others run on their PLC)")
         self._print(HEADER)
 
     def note(self, text: str) -> None:

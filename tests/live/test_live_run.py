@@ -44,34 +44,46 @@ def _emulator_pids(marker: str) -> list[int]:
 
 
 def test_main_job_runs_and_leaves_no_plc_behind(tmp_path: Path) -> None:
+    # No plant file: both shipped lines run side by side, the powder line's furnace on an
+    # emulated furnace PLC and the thin-film line's first sputter tool on a sputter PLC.
     out = tmp_path / "run"
-    seed = "918273"  # unique: the emulators are started with this seed
+    seed = "918273"  # unique: the emulators are started with seed, seed + 100
     proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", "--out", str(out),
-                           "--hours", "10", "--seed", seed, *FAST[:-1]],
-                          capture_output=True, text=True, timeout=180)
+                           "--hours", "16", "--seed", seed, *FAST[:-1]],
+                          capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    assert "sim time" in proc.stdout and "line1.oxidizer1" in proc.stdout
-    assert f"run folder: {out}" in proc.stdout
-    meta = json.loads((out / "run.json").read_text())
-    assert meta["command"] == "run" and meta["live"]["live_stations"] == ["line1.oxidizer1"]
-    batches = pd.read_parquet(out / "batches.parquet")
-    traj = pd.read_parquet(out / "trajectories.parquet")
-    charges = batches[(batches["unit_kind"] == "charge")
-                      & (batches["start_s"] >= 2 * 86400.0)]
-    assert len(charges) >= 1  # at least one charge ran on the PLC
-    done = traj[traj["complete"]]
-    assert set(traj["batch_id"]) <= set(batches["unit_id"])  # unfinished ones are kept too
-    assert len(done) and set(done["batch_id"]) <= set(charges["unit_id"])
+    assert "sim time" in proc.stdout
+    assert "line1.oxidizer1" in proc.stdout and "line2.sputter1" in proc.stdout
+    assert f"run folder: {out / 'line1'}" in proc.stdout
+    for line, station, kind in (("line1", "line1.oxidizer1", "charge"),
+                                ("line2", "line2.sputter1", "run")):
+        folder = out / line
+        meta = json.loads((folder / "run.json").read_text())
+        assert meta["command"] == "run" and meta["live"]["live_stations"] == [station]
+        batches = pd.read_parquet(folder / "batches.parquet")
+        traj = pd.read_parquet(folder / "trajectories.parquet")
+        live = batches[batches["live_equipment"].astype(bool)]
+        assert len(live) >= 1 and kind in set(live["unit_kind"])
+        done = traj[traj["complete"]]
+        assert set(traj["batch_id"]) <= set(batches["unit_id"])  # unfinished ones kept too
+        assert len(done) and set(done["batch_id"]) <= set(live["unit_id"])
+        # What did not run on the PLC is marked so (the simulated warm-up, simulated tools).
+        assert not batches[batches["start_s"] < 2 * 86400.0]["live_equipment"].any()
+        for name in ("events", "states", "shares", "gateway_events"):
+            assert (folder / f"{name}.parquet").is_file()
     # Each live charge's trajectory is the PLC's actual values: it reaches the hold setpoint.
-    for bid, t in done.groupby("batch_id"):
-        row = charges[charges["unit_id"] == bid].iloc[0]
-        assert t["temperature_c"].max() == pytest.approx(row["sp_hold_c"], abs=15.0)
+    batches = pd.read_parquet(out / "line1" / "batches.parquet").set_index("unit_id")
+    traj = pd.read_parquet(out / "line1" / "trajectories.parquet")
+    temps = traj[traj["complete"] & (traj["signal"] == "temperature_c")]
+    assert len(temps)
+    for bid, t in temps.groupby("batch_id"):
+        assert t["value"].max() == pytest.approx(batches.loc[bid, "sp_hold_c"], abs=15.0)
         assert t["time_s"].is_monotonic_increasing
-    for name in ("events", "states", "shares", "gateway_events"):
-        assert (out / f"{name}.parquet").is_file()
+    sputter = pd.read_parquet(out / "line2" / "trajectories.parquet")
+    assert {"power_w", "o2_sccm"} <= set(sputter["signal"])
     time.sleep(0.5)
-    assert _emulator_pids(seed) == []
+    assert _emulator_pids(seed) == [] and _emulator_pids(str(int(seed) + 100)) == []
 
 
 def _site_file(tmp_path: Path, url: str) -> Path:

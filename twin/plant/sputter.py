@@ -29,6 +29,7 @@ from twin.control.plant_hooks import sputter_context
 from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest, lab_truth
 from twin.physics import coating
+from twin.physics.melting import solidify
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
 from twin.plant.components import Component
@@ -69,6 +70,14 @@ class Sputter(Machine):
         self.lab = lab
         self.calibration = calibration(cfg.calibration)
         self.material = ctx.cfg.alloy.base
+        # The film's material record: the target alloy's phases (lever rule), deposited
+        # amorphous (sputtered Si stays amorphous below ~500 °C substrate temperature; the
+        # tool's limit is 400 °C).
+        film = solidify(ctx.cfg.alloy.composition_wt, 1.0)
+        self.film_material = {
+            "phases_mass_frac": ";".join(f"{p}:{m:.4f}" for p, m in
+                                         sorted(film.phases_kg.items())),
+            "free_phase": film.free_phase, "amorphous_frac": 1.0}
         super().__init__(ctx, name, parent, cfg, equipment, None, outbox)
 
     def run(self) -> Generator[simpy.Event, Any, None]:
@@ -119,6 +128,7 @@ class Sputter(Machine):
             self.batches_done += 1
             run.row.update(_run_row(run, self.path, rid, sp, res.values, res.status, start,
                                     env.now, pred, true, r))
+            run.row.update(self.film_material)
             force_lab = False
             if vm is not None and loop is not None and plan is not None:
                 basis, why = release_basis(vm, window)

@@ -382,6 +382,10 @@ def _data_gaps(run: RunData, batch_id: str, row: Mapping[str, Any]) -> list[str]
             not (isinstance(row.get("data_gap"), float) and math.isnan(row["data_gap"])):
         gaps.append("data gap flagged by the recorder")
     live = str(run.meta.get("command", "")).lower() in ("run", "live")
+    if "live_equipment" in row and row["live_equipment"] is not None:
+        # A live run says per batch which ones ran on a PLC (the others were simulated).
+        live = bool(row["live_equipment"]) if row["live_equipment"] == row["live_equipment"] \
+            else live
     if live and run.batch_trajectory(batch_id) is None:
         gaps.append("no process-value trajectory recorded for this live batch")
     return gaps
