@@ -12,7 +12,7 @@ from typing import Any
 
 from twin.config import load_plant
 from twin.errors import UsageError
-from twin.plant.run import simulate
+from twin.plant.run import simulate, trajectories_frame
 from twin.store import write_run
 
 
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         folder = write_run(args.out, cfg=cfg, seed=args.seed, days=args.days,
                            tables={"batches": result.batches, "events": result.events,
-                                   "states": result.states, "shares": result.shares},
+                                   "states": result.states, "shares": result.shares,
+                                   "trajectories": trajectories_frame(result.extra["plant"])},
                            summary=result.summary, physics=args.physics)
         control = getattr(result.extra.get("plant"), "ctx", None)
         if control is not None and control.control is not None:

@@ -155,6 +155,8 @@ class Oxidizer(Machine):
                 {"psd": psd, "material": material, "initial_nm": initial, "growth": growth}),
                 resumable=False)
             res = results[-1]
+            # The furnace's reported record, kept for the run folder (release reports plot it).
+            charge.data["record"] = (res.start_s, res.actual)
             vm = loop.after_step(res, octx) if loop is not None else None
             pred = (_as_distribution(vm) if vm is not None else
                     ctx.physics.predict(res.actual, psd, material=material,

@@ -175,3 +175,31 @@ def summarise(plant: Plant, batches: pd.DataFrame, shares: pd.DataFrame,
                              "level": b.level, "times_full": b.full_events}
                     for b in plant.buffers},
     }
+
+
+def trajectories_frame(plant: Plant) -> pd.DataFrame:
+    """Process-value records of the oxidation charges, long form (for the run folder).
+
+    Columns ``batch_id, path, time_s, signal, value, complete``: the indicated temperature and
+    atmosphere the furnace reported for each charge, on the simulation time axis.
+    """
+    parts = []
+    for unit in plant.ctx.ledger.units:
+        rec = unit.data.get("record")
+        if rec is None or rec[1] is None:
+            continue
+        start, prof = rec
+        t = prof.time_s + start
+        n = t.size
+        for signal, values in (("temperature_c", prof.temperature_c),
+                               ("po2_atm", prof.po2_atm), ("ph2o_atm", prof.ph2o_atm)):
+            parts.append(pd.DataFrame({"batch_id": unit.id, "path": unit.row.get("path", ""),
+                                       "time_s": t, "signal": signal, "value": values,
+                                       "complete": np.ones(n, dtype=bool)}))
+    if not parts:
+        return pd.DataFrame({"batch_id": pd.Series(dtype=str), "path": pd.Series(dtype=str),
+                             "time_s": pd.Series(dtype=float), "signal": pd.Series(dtype=str),
+                             "value": pd.Series(dtype=float),
+                             "complete": pd.Series(dtype=bool)})
+    return pd.concat(parts, ignore_index=True)
+
