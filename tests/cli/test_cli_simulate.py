@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from twin.cli import main
 from twin.config import CONFIG_DIR
@@ -22,6 +23,14 @@ def test_default_plant_prints_a_summary_and_writes_the_run(tmp_path, capsys):
     b = pd.read_parquet(out / "batches.parquet")
     assert (b.unit_kind == "charge").any()
     assert (out / "run.json").is_file()
+    # Each finished charge's reported furnace record is kept, on the simulation time axis.
+    traj = pd.read_parquet(out / "trajectories.parquet")
+    charges = b[(b.unit_kind == "charge") & b.end_s.notna()].set_index("unit_id")
+    temps = traj[traj.signal == "temperature_c"]
+    assert set(temps.batch_id) == set(charges.index)
+    for bid, t in temps.groupby("batch_id"):
+        assert t.value.max() == pytest.approx(charges.loc[bid, "sp_hold_c"], abs=10.0)
+        assert t.time_s.min() >= charges.loc[bid, "start_s"] - 1e-6
 
 
 def test_thin_film_plant_runs_with_overrides(capsys):
