@@ -65,7 +65,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -74,7 +73,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from asyncua import Client, Server, ua
+from asyncua import Client, ua
+from baseline import bare_server, stop_on_stdin
 
 ROOT = Path(__file__).resolve().parents[1]
 STATION = "line1.oxidizer1"
@@ -97,44 +97,6 @@ def _params(publish_ms: float) -> ua.CreateSubscriptionParameters:
     return ua.CreateSubscriptionParameters(
         RequestedPublishingInterval=publish_ms, RequestedLifetimeCount=3000,
         RequestedMaxKeepAliveCount=100, MaxNotificationsPerPublish=0, PublishingEnabled=True)
-
-
-def _stop_on_stdin(stop: asyncio.Event) -> None:
-    """Set ``stop`` when a line (or EOF: the parent is gone) arrives on stdin.
-
-    A daemon thread, not the loop's executor: asyncio.run would wait for a blocked read.
-    """
-    loop = asyncio.get_running_loop()
-
-    def read() -> None:
-        sys.stdin.readline()
-        loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=read, daemon=True).start()
-
-
-# -- bare baseline server (child process) ----------------------------------------------------
-async def bare_server(port: int) -> None:
-    import signal
-
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-    server = Server()
-    await server.init()
-    url = f"opc.tcp://127.0.0.1:{port}/bare"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    ns = await server.register_namespace("urn:bench:bare")
-    var = await server.nodes.objects.add_variable(f"ns={ns};s=x", f"{ns}:x", 0.0,
-                                                  varianttype=ua.VariantType.Double)
-    await var.set_writable()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    _stop_on_stdin(stop)
-    async with server:
-        print(url, flush=True)
-        await stop.wait()
 
 
 async def round_trips(url: str, n: int) -> list[float]:
@@ -185,7 +147,7 @@ async def observe(plc_url: str, pv_nodes: list[str], twin_url: str, twin_node: s
                    sub_tw.parameters.RequestedPublishingInterval]
         print("ready " + json.dumps(revised), flush=True)
         stop = asyncio.Event()
-        _stop_on_stdin(stop)
+        stop_on_stdin(stop)
         await stop.wait()
         pv_n, tw_n = len(pv), len(twin)
         for sub in (sub_pv, sub_tw):
@@ -534,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--observe", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_server is not None:
-        asyncio.run(bare_server(args.bare_server))
+        asyncio.run(bare_server(args.bare_server, stop_with_stdin=True))
         return 0
     if args.observe is not None:
         plc_url, pv, twin_url, twin_node, publish_ms, queue = args.observe

@@ -27,40 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asyncua import Client, Node, Server, ua
+from asyncua import Client, Node, ua
+from baseline import bare_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SCAN_S = 0.01
 ITEMS = 100
-
-
-# -- bare baseline server (runs in a child process) -----------------------------------------
-async def bare_server(port: int) -> None:
-    import logging
-    import signal
-
-    logging.getLogger("asyncua").setLevel(logging.ERROR)
-    server = Server()
-    await server.init()
-    url = f"opc.tcp://127.0.0.1:{port}/bare"
-    server.set_endpoint(url)
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-    ns = await server.register_namespace("urn:bench:bare")
-    var = await server.nodes.objects.add_variable(ua.NodeId("x", ns), "x", 0.0,
-                                                  varianttype=ua.VariantType.Double)
-    await var.set_writable()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with server:
-        print(url, flush=True)
-        i = 0.0
-        while not stop.is_set():  # the same scan as the emulator: one change per 10 ms
-            i += 1.0
-            dv = ua.DataValue(ua.Variant(i, ua.VariantType.Double))
-            await server.write_attribute_value(var.nodeid, dv)
-            await asyncio.sleep(SCAN_S)
 
 
 # -- client measurements -----------------------------------------------------------------------
@@ -148,7 +120,7 @@ def main() -> int:
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server is not None:
-        asyncio.run(bare_server(args.bare_server))
+        asyncio.run(bare_server(args.bare_server, scan_s=SCAN_S))
         return 0
     import logging
 

@@ -137,6 +137,8 @@ class LiveSession:
         self.opts = opts
         self.endpoints = dict(endpoints if endpoints is not None else cfg.endpoints)
         self.tags = dict(tags if tags is not None else cfg.tags)
+        # Computed once: the ledger scan asks for every unit, ten times a second.
+        self._stations = tuple(sorted({s.rsplit(".", 1)[0] for s in self.tags}))
         self.env = simpy.Environment()
         self.bridge = RealtimeBridge(self.env, opts.time_factor, slice_s=0.02)
         self.table = LiveTable(quiet=opts.quiet)
@@ -168,7 +170,8 @@ class LiveSession:
             self.table.note(f"internal error: {exc!r}")
 
     def stations(self) -> list[str]:
-        return sorted({s.rsplit(".", 1)[0] for s in self.tags})
+        """Station paths with tags (live equipment), sorted."""
+        return list(self._stations)
 
     def _equipment(self, links: LiveLinks) -> dict[str, EquipmentFactory]:
         out: dict[str, EquipmentFactory] = {}
@@ -395,7 +398,7 @@ class LiveSession:
             if unit.kind not in kinds or "pred_oxide_mean_nm" not in row:
                 continue
             path = str(row.get("path", ""))
-            live = path in self.stations()
+            live = path in self._stations
             key = (row.get("pred_oxide_mean_nm"), row.get("disposition"),
                    row.get("measured_oxide_nm"))
             if self.published.get(unit.id) == key:

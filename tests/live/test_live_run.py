@@ -108,8 +108,7 @@ def _site_file(tmp_path: Path, url: str) -> Path:
 
 
 def test_site_file_connects_to_a_running_plc(tmp_path: Path) -> None:
-    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
-                         seed=5, port=free_port())
+    plc = _furnace(5, free_port(), 2400)
     try:
         site = _site_file(tmp_path, plc.url)
         assert main(["validate", str(site)]) == 0
@@ -131,20 +130,33 @@ async def _read(url: str, node: str) -> Any:
         return await client.get_node(node).read_value()
 
 
+def _furnace(seed: int, port: int, time_factor: float,
+             overrides: tuple[str, ...] = ()) -> EmulatorProcess:
+    """An emulated furnace PLC subprocess for the default plant."""
+    return start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=time_factor,
+                          seed=seed, port=port, overrides=overrides)
+
+
+def _session(tmp_path: Path, url: str, *, seed: int, time_factor: float, hours: float,
+             server: bool, overrides: tuple[str, ...] = ()) -> LiveSession:
+    """A live session of the default plant on the furnace PLC at ``url`` (no emulators)."""
+    cfg = load_plant(overrides=overrides)
+    endpoints, tags = emulated_site(cfg, {"furnace1": url})
+    opts = LiveOptions(seed=seed, time_factor=time_factor, hours=hours, warmup_days=2,
+                       emulate=False, out=tmp_path / "run", server=server, quiet=True)
+    return LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+
+
 def test_plc_killed_and_restarted_mid_batch(tmp_path: Path) -> None:
     port = free_port()
-    cfg = load_plant()
     box: dict[str, Any] = {}
 
     def start() -> EmulatorProcess:
-        return start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
-                              seed=7, port=port)
+        return _furnace(7, port, 2400)
 
     box["plc"] = start()
-    endpoints, tags = emulated_site(cfg, {"furnace1": box["plc"].url})
-    opts = LiveOptions(seed=3, time_factor=2400, hours=16, warmup_days=2, emulate=False,
-                       out=tmp_path / "run", server=False, quiet=True)
-    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    session = _session(tmp_path, box["plc"].url, seed=3, time_factor=2400, hours=16,
+                       server=False)
     observe = session.observe
 
     def kill_and_restart() -> None:
@@ -225,13 +237,9 @@ def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
         tmp_path: Path) -> None:
     # A short lab turnaround, so lab results of one batch arrive while the next one runs.
     overrides = ("stations.lab.turnaround_h=0.5", "stations.lab.measure_h=0.25")
-    cfg = load_plant(overrides=overrides)
-    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=2400,
-                         seed=11, port=free_port(), overrides=overrides)
-    endpoints, tags = emulated_site(cfg, {"furnace1": plc.url})
-    opts = LiveOptions(seed=4, time_factor=2400, hours=14, warmup_days=2, emulate=False,
-                       out=tmp_path / "run", server=True, quiet=True)
-    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    plc = _furnace(11, free_port(), 2400, overrides)
+    session = _session(tmp_path, plc.url, seed=4, time_factor=2400, hours=14, server=True,
+                       overrides=overrides)
     seen: list[tuple[str, float, float, float]] = []
     observe = session.observe
 
@@ -279,13 +287,9 @@ def test_advisory_proposal_accepted_through_the_twin_server(tmp_path: Path) -> N
     # Advisory control with a recipe far from the aim: every batch gets a proposal; an
     # operator accepts the first one through the twin's OPC UA server before the batch starts.
     overrides = ("control.mode=advisory", "recipes.oxidation.hold_min=15")
-    cfg = load_plant(overrides=overrides)
-    plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT, time_factor=1200,
-                         seed=13, port=free_port(), overrides=overrides)
-    endpoints, tags = emulated_site(cfg, {"furnace1": plc.url})
-    opts = LiveOptions(seed=4, time_factor=1200, hours=5, warmup_days=2, emulate=False,
-                       out=tmp_path / "run", server=True, quiet=True)
-    session = LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
+    plc = _furnace(13, free_port(), 1200, overrides)
+    session = _session(tmp_path, plc.url, seed=4, time_factor=1200, hours=5, server=True,
+                       overrides=overrides)
     answers: list[str] = []
 
     async def operator() -> None:

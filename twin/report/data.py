@@ -363,15 +363,20 @@ def normalise_trajectories(df: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["batch_id", "signal", "time_s"], kind="stable")
 
 
+def _json_fractions(raw: str) -> dict[str, float] | None:
+    """``{"name": fraction}`` from a JSON text column, or None when it is not such an object."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
+
+
 def composition_of(row: Mapping[str, Any]) -> dict[str, float] | None:
     """Mass fractions of a unit row (``composition_json`` or per-element columns), or None."""
     raw = row.get("composition_json")
     if isinstance(raw, str) and raw.strip():
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            return None
-        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
+        return _json_fractions(raw)
     out: dict[str, float] = {}
     for key, value in row.items():
         el = _element_of(str(key))
@@ -384,11 +389,7 @@ def phases_of(row: Mapping[str, Any]) -> dict[str, float] | None:
     """Phase fractions of a unit row (``phases_json`` or ``phase_<name>_frac``), or None."""
     raw = row.get("phases_json")
     if isinstance(raw, str) and raw.strip():
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            return None
-        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
+        return _json_fractions(raw)
     packed = row.get("phases_mass_frac")  # "Si:0.7300;TiSi2:0.2700" (plant historian)
     if isinstance(packed, str) and ":" in packed:
         pairs = [p.split(":", 1) for p in packed.split(";") if ":" in p]
