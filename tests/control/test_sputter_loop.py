@@ -127,8 +127,8 @@ def test_corrections_stay_inside_the_tool_limits(thin: PlantConfig, recipe: dict
     sp["oxidize_min"] = min(max(sp["oxidize_min"], t_lo), t_lo + t_span)
     lo_r, hi_r = coating.CAP_RATIO_RANGE
     o2_ok = (max(o2_lo, lo_r * 25.0), min(o2_lo + o2_span, hi_r * 25.0))
-    if o2_ok[0] >= o2_ok[1]:
-        return  # no O2 flow of these limits is inside the cap model's range
+    if o2_ok[0] * 1.01 >= o2_ok[1] * 0.99:
+        return  # no O2 flow of these limits is (safely) inside the cap model's range
     sp["o2_sccm"] = min(max(sp["o2_sccm"], o2_ok[0] * 1.01), o2_ok[1] * 0.99)
     c = CapController(PATH, m, cfg, recipe)
     prop = c.propose("B", sp, ctx(sp), theta)

@@ -135,7 +135,7 @@ class ControlLoop:
         pred = float(self.model.predict_setpoints([sp], context, theta)[0])
         if self.mode == "off":
             return Plan(batch_id, sp, None, "none", pred)
-        prop = self.controller.propose(batch_id, sp, context, theta)
+        prop = self.controller.propose(batch_id, sp, context, theta, predicted_nm=pred)
         if prop is None:
             return Plan(batch_id, sp, None, "none", pred)
         if self.mode == "closed_loop":
@@ -218,7 +218,8 @@ class ControlLoop:
             return None
         lo, hi = self.controller.allowed("hold_time", sp, context)
         hold, pred, reached = invert_1d(log_pred, (max(lo, held_min), max(hi, held_min)),
-                                        math.log(self.cfg.aim_nm))
+                                        math.log(self.cfg.aim_nm), start=sp["hold_min"],
+                                        tol_x=0.25 * RESOLUTION["hold_min"])
         hold = quantise(hold, RESOLUTION["hold_min"], (max(lo, held_min), max(hi, held_min)))
         if math.isclose(hold, sp["hold_min"], abs_tol=1e-6):
             return None
@@ -275,9 +276,18 @@ class ControlLoop:
     def on_lab(self, batch_id: str, measured_nm: float, t_s: float) -> list[Outcome]:
         """Learn from one lab result (any order); audit every outcome that changed."""
         pend = self._pending.get(batch_id)
+        problems = (self.vm.record_problems(pend.result, pend.context)
+                    if pend is not None else [])
         if pend is None:
             out = [Outcome(batch_id, "rejected",
                            "no prediction on record for this batch (unknown or too old)")]
+        elif problems:
+            # An aborted step, a hole in the record or an input outside the model's range:
+            # the batch is measured (never released on its prediction), but the tool's rate
+            # factor is not learnt from a record the model cannot be trusted on (the
+            # exclusion rule of run-to-run practice; it would pull every later batch).
+            out = [Outcome(batch_id, "rejected",
+                           "not learnt from: " + "; ".join(problems))]
         else:
             pred = pend.prediction
             theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm, pred)

@@ -26,10 +26,11 @@ import numpy as np
 from twin.config.schema import ControlConfig
 from twin.control.model import FurnaceModel, SputterCapModel
 
-# One vectorised physics call costs about the same for 1 or 33 candidates, so the inversion
-# evaluates one dense grid per knob and interpolates (no second pass by default).
-GRID_POINTS = 33  # candidates per knob
-REFINE_POINTS = 9  # candidates between the bracketing pair in an optional second pass
+# The inversion walks from the running setpoint (secant steps, then a safeguarded regula
+# falsi once the aim is bracketed): a handful of single predictions, each near the last, which
+# the plant's anchored physics answers from the expansion it already holds. A dense grid over
+# the whole allowed range would ask for predictions far from any charge seen so far.
+MAX_EVALUATIONS = 24  # per knob; the search stops earlier once within the tolerance
 #: Setpoint resolution the controller writes (an HMI/PLC setpoint is not continuous; a whole
 #: number of minutes also lets the plant's physics cache reuse its anchors).
 RESOLUTION: dict[str, float] = {"hold_min": 1.0, "hold_c": 1.0, "po2_atm": 0.001,
@@ -102,8 +103,8 @@ class RunToRunController:
         return abs(math.log(predicted_nm / self.cfg.aim_nm)) <= self.cfg.deadband_rel
 
     def propose(self, batch_id: str, current: Mapping[str, float], context: Any,
-                theta: float, *, suffix: str = "",
-                fixed: Sequence[str] = ()) -> Proposal | None:
+                theta: float, *, suffix: str = "", fixed: Sequence[str] = (),
+                predicted_nm: float | None = None) -> Proposal | None:
         """Corrective setpoints for the batch, or None inside the deadband.
 
         Parameters
@@ -120,8 +121,11 @@ class RunToRunController:
             Appended to the proposal id (``'/mid'`` during a step).
         fixed : sequence of str
             Knobs that may not move (e.g. temperature during a hold).
+        predicted_nm : float, optional
+            The model's prediction under ``current`` at ``theta`` when the caller has it.
         """
-        pred = float(self.model.predict_setpoints([current], context, theta)[0])
+        pred = (float(self.model.predict_setpoints([current], context, theta)[0])
+                if predicted_nm is None else predicted_nm)
         if not math.isfinite(pred) or pred <= 0 or self.within_deadband(pred):
             return None
         after, reached, pred_after = self.solve(current, context, theta, fixed=fixed)
@@ -179,8 +183,10 @@ class RunToRunController:
             cands = [{**sp, name: float(x)} for x in xs]
             return _safe_log(self.model.predict_setpoints(cands, context, theta))
 
-        x, _, reached = invert_1d(log_pred, bounds, math.log(self.cfg.aim_nm), final=False)
-        x = quantise(x, RESOLUTION.get(name, 0.0), bounds)
+        step = RESOLUTION.get(name, 0.0)
+        x, _, reached = invert_1d(log_pred, bounds, math.log(self.cfg.aim_nm),
+                                  start=float(sp[name]), tol_x=0.25 * step, final=False)
+        x = quantise(x, step, bounds)
         pred = float(self.model.predict_setpoints([{**sp, name: x}], context, theta)[0])
         return x, pred, reached
 
@@ -198,55 +204,126 @@ def quantise(x: float, step: float, bounds: tuple[float, float]) -> float:
 
 
 def invert_1d(log_pred: Callable[[np.ndarray], np.ndarray], bounds: tuple[float, float],
-              target_log: float, *, final: bool = True,
-              refine: int = 0) -> tuple[float, float, bool]:
-    """Solve ``log_pred(x) = target_log`` for x in ``bounds`` on a grid, then refine.
+              target_log: float, *, start: float | None = None, tol_x: float = 0.0,
+              final: bool = True) -> tuple[float, float, bool]:
+    """Solve ``log_pred(x) = target_log`` for x in ``bounds`` (a monotone prediction).
 
-    The prediction is evaluated for a whole grid at once (vectorised physics), ``refine``
-    times more between the bracketing candidates; the answer is interpolated linearly in log
-    thickness between the bracketing pair (``final``: and evaluated there once more). Without
-    a bracket, the candidate closest to the target is returned.
+    Starts at ``start`` (default: mid-range), takes secant steps until the target is
+    bracketed, then narrows the bracket by the Illinois variant of regula falsi until it is
+    ``tol_x`` wide (or the prediction is within 1e-4 of the target in log); a step beyond a
+    bound is tried at the bound, and a bound that does not bracket the target is the answer
+    (saturated). ``log_pred`` gets one point at a time. The answer is interpolated linearly
+    in log thickness between the bracket's ends (``final``: and evaluated there once more).
 
     Returns
     -------
     tuple
-        ``(x, predicted_nm_at_x, reached)``.
+        ``(x, predicted_nm_at_x, reached)``; ``reached`` is False when no x in ``bounds``
+        meets the target (x is then the bound closest to it).
     """
-    lo, hi = bounds
-    xs = np.linspace(lo, hi, GRID_POINTS) if hi > lo else np.array([lo])
-    ys = log_pred(xs)
-    for _ in range(refine):
-        i = _bracket(ys, target_log)
-        if i is None:
+    lo, hi = float(bounds[0]), float(bounds[1])
+    span = hi - lo
+    tol = tol_x if tol_x > 0 else 1e-6 * max(span, 1e-12)
+    seen: list[tuple[float, float]] = []
+
+    def f(x: float) -> float:
+        y = float(log_pred(np.array([x]))[0])
+        seen.append((x, y))
+        return y
+
+    if span <= 0:
+        y = f(lo)
+        return lo, float(np.exp(y)), abs(y - target_log) <= 1e-9
+    x0 = min(max(lo + 0.5 * span if start is None else float(start), lo), hi)
+    f(x0)
+    # Secant steps toward the target (the first with a small probe) until it is bracketed.
+    h = max(4.0 * tol, 0.02 * span)
+    x1 = x0 + h if x0 + h <= hi else x0 - h
+    f(x1)
+    bracket = _bracketing(seen, target_log)
+    for _ in range(MAX_EVALUATIONS):
+        if bracket is not None:
             break
-        xs = np.linspace(xs[i], xs[i + 1], REFINE_POINTS)
-        ys = log_pred(xs)
-    i = _bracket(ys, target_log)
-    if i is None:
-        best = int(np.nanargmin(np.abs(ys - target_log)))
-        return float(xs[best]), float(np.exp(ys[best])), False
-    j = i
-    k = min(j + 1, xs.size - 1)
-    x0, x1, y0, y1 = xs[j], xs[k], ys[j], ys[k]
-    x = x0 if y1 == y0 else x0 + (target_log - y0) * (x1 - x0) / (y1 - y0)
+        (xa, ya), (xb, yb) = seen[-2], seen[-1]
+        if not (np.isfinite(ya) and np.isfinite(yb)) or ya == yb:
+            # No usable slope (nothing grows, or the same prediction): try the far bound.
+            far = hi if abs(hi - xb) >= abs(lo - xb) else lo
+            x_new = far if all(x != far for x, _ in seen) else None
+        else:
+            x_new = xb + (target_log - yb) * (xb - xa) / (yb - ya)
+            # Never more than the whole range per step, and at least the probe.
+            x_new = xb + float(np.clip(x_new - xb, -span, span))
+            if abs(x_new - xb) < h:
+                x_new = xb + np.copysign(h, x_new - xb)
+            x_new = min(max(x_new, lo), hi)
+            if any(abs(x_new - x) <= 0.25 * tol for x, _ in seen):
+                x_new = None  # pinned at a bound already tried: saturated
+        if x_new is None:
+            break
+        f(x_new)
+        bracket = _bracketing(seen, target_log)
+    if bracket is None:
+        finite = [(x, y) for x, y in seen if np.isfinite(y)] or seen
+        x, y = min(finite, key=lambda p: abs(p[1] - target_log))
+        return float(x), float(np.exp(y)), False
+    (xa, ya), (xb, yb) = bracket
+    side = 0
+    for _ in range(MAX_EVALUATIONS):
+        if abs(xb - xa) <= tol:
+            break
+        if not (np.isfinite(ya) and np.isfinite(yb)):
+            x_new = 0.5 * (xa + xb)
+        else:
+            x_new = xa + (target_log - ya) * (xb - xa) / (yb - ya)
+            if not min(xa, xb) < x_new < max(xa, xb):
+                x_new = 0.5 * (xa + xb)
+        y_new = f(x_new)
+        if abs(y_new - target_log) <= 1e-4:
+            xa, ya, xb, yb = x_new, y_new, x_new, y_new
+            break
+        if (y_new - target_log) * (ya - target_log) > 0:
+            xa, ya = x_new, y_new
+            if side == -1:  # Illinois: halve the end that stayed, so it cannot stall
+                yb = target_log + 0.5 * (yb - target_log)
+            side = -1
+        else:
+            xb, yb = x_new, y_new
+            if side == 1:
+                ya = target_log + 0.5 * (ya - target_log)
+            side = 1
+    if xa == xb or not (np.isfinite(ya) and np.isfinite(yb)) or ya == yb:
+        x = xa if abs(ya - target_log) <= abs(yb - target_log) else xb
+    else:
+        x = xa + (target_log - ya) * (xb - xa) / (yb - ya)
     x = float(min(max(x, lo), hi))
-    y = float(log_pred(np.array([x]))[0]) if final else y0 + (x - x0) * (
-        (y1 - y0) / (x1 - x0) if x1 != x0 else 0.0)
+    y = _nearest_log(seen, x) if not final else f(x)
     return x, float(np.exp(y)), True
+
+
+def _bracketing(seen: list[tuple[float, float]], target: float
+                ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The closest pair of evaluated points on either side of the target, or None."""
+    below = [(x, y) for x, y in seen if y <= target]
+    above = [(x, y) for x, y in seen if y >= target]
+    if not below or not above:
+        return None
+    best = min(((a, b) for a in below for b in above), key=lambda ab: abs(ab[0][0] - ab[1][0]))
+    return best
+
+
+def _nearest_log(seen: list[tuple[float, float]], x: float) -> float:
+    """Log prediction at ``x`` interpolated between the evaluated points around it."""
+    pts = sorted(p for p in seen if np.isfinite(p[1]))
+    if not pts:
+        return -math.inf
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    return float(np.interp(x, xs, ys))
 
 
 def _safe_log(pred: np.ndarray) -> np.ndarray:
     pred = np.asarray(pred, dtype=float)
     return np.where(pred > 0, np.log(np.maximum(pred, 1e-300)), -np.inf)
-
-
-def _bracket(ys: np.ndarray, target: float) -> int | None:
-    """Index i with the target between ys[i] and ys[i+1] (either direction), or None."""
-    d = ys - target
-    for i in range(ys.size - 1):
-        if d[i] == 0 or d[i] * d[i + 1] <= 0:
-            return i
-    return None
 
 
 class PlainEwmaController:

@@ -72,14 +72,44 @@ _SHIFT_GRID = np.linspace(-60.0, 60.0, 241)
 _OUT = ("mean_nm", "p5_nm", "p50_nm", "p95_nm", "within_50pct_share", "fully_oxidised_share")
 _LOG = np.array([True, True, True, True, False, False])
 _TRUST = tuple(float(v) for v in TRUST)
+#: Records described at a time (a charge's record is re-evaluated within a few charges).
+_RECORD_CACHE = 64
 _N_IN = 7
 
 
 def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
     """ln of the Arrhenius integral of a record (trapezoid on its knots)."""
-    w = np.exp(-BUDGET_EA_EV / (K_B_EV * (temp_c + 273.15)))
-    area = _sum(0.5 * (w[1:] + w[:-1]) * (time_s[1:] - time_s[:-1]))
-    return float(math.log(max(float(area), 1e-300)))
+    w = np.exp(_NEG_EA_K / (temp_c + 273.15))
+    area = float(w @ _trapezoid_weights(time_s))
+    return float(math.log(max(area, 1e-300)))
+
+
+#: -Ea / k_B of the thermal budget, K.
+_NEG_EA_K = -BUDGET_EA_EV / K_B_EV
+
+
+def _trapezoid_weights(t: np.ndarray) -> np.ndarray:
+    """Weights ``w`` with ``w @ f`` the trapezoid integral of ``f`` on knots ``t``.
+
+    Records of one furnace grid share their read-only time array: its weights are kept by
+    identity (the same sums as the trapezoid over segments, regrouped per knot).
+    """
+    hit = _WEIGHTS.get(id(t))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    dt = np.diff(t)
+    w = np.zeros(t.size)
+    w[:-1] += 0.5 * dt
+    w[1:] += 0.5 * dt
+    if t.base is None and not t.flags.writeable:
+        if len(_WEIGHTS) >= 64:
+            _WEIGHTS.pop(next(iter(_WEIGHTS)))
+        _WEIGHTS[id(t)] = (t, w)
+    return w
+
+
+#: Trapezoid weights of shared read-only time arrays, by identity (the arrays are kept alive).
+_WEIGHTS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclass(frozen=True)
@@ -146,9 +176,13 @@ class _Anchor:
     budget_grid: np.ndarray = field(default_factory=lambda: np.zeros(0))  # hold unchanged
     hold_trust: float = 0.0     # trust radius of the hold input, min (0: off)
 
+    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [grad | curv/2 | mixed]
+
     def __post_init__(self) -> None:
         self.xf = tuple(float(v) for v in self.x)
         self.mean0 = float(math.exp(self.y0[0]))
+        # One matrix for the whole second-order expansion: y = y0 + coef @ [u, u*u, u0*u6].
+        self.coef = np.hstack([self.grad, 0.5 * self.curv, self.mixed[:, None]])
         self.budget_grid = np.log(np.maximum(self.area_out + self.area_in, 1e-300))
         self.hold_trust = _TRUST[6] if self.shape.hold_min >= MIN_HOLD_MIN else 0.0
 
@@ -171,13 +205,6 @@ class _Anchor:
             stretch = 1.0 + hold / self.shape.hold_min
             grid = np.log(np.maximum(self.area_out + self.area_in * stretch, 1e-300))
         return float(np.interp(budget, grid, _SHIFT_GRID))
-
-
-def _key(profile: Profile, material: str, growth: Mapping[str, Any]) -> tuple[Any, ...]:
-    # Same material, growth options and gas (within 1 %); the temperature level and the hold
-    # time are inputs of the expansion, and the rest of the shape is checked per anchor.
-    return (material, tuple(sorted(growth.items())),
-            *_gas_key(profile.po2_atm, profile.ph2o_atm))
 
 
 def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int]:
@@ -213,6 +240,10 @@ class OxidePhysics:
         self._seen: dict[tuple[Any, ...], list[_Shape]] = {}
         self.exact_calls = 0
         self.fast_calls = 0
+        # What a record is compared on (gas key, shape, thermal budget), by profile identity:
+        # a record is evaluated several times (truth, VM, the calibration's secant; the
+        # controller's planned profile for every charge) but described once.
+        self._records: dict[int, tuple[Profile, tuple[int, int], _Shape, float]] = {}
 
     # -- public ------------------------------------------------------------------------------
     def predict(self, actual: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
@@ -254,17 +285,30 @@ class OxidePhysics:
         return self._evaluate(profile, psd, material, cal, lambda: calibration, initial_nm,
                               growth)
 
+    def _describe(self, profile: Profile) -> tuple[tuple[int, int], _Shape, float]:
+        """Gas key, shape and thermal budget of a record (cached by identity)."""
+        hit = self._records.get(id(profile))
+        if hit is not None and hit[0] is profile:
+            return hit[1], hit[2], hit[3]
+        gas = _gas_key(profile.po2_atm, profile.ph2o_atm)
+        shape = _shape(profile)
+        budget = _budget(profile.time_s, profile.temperature_c)
+        if len(self._records) >= _RECORD_CACHE:
+            self._records.pop(next(iter(self._records)))  # oldest first
+        # The profile is kept alive with its entry, so its id cannot be reused meanwhile.
+        self._records[id(profile)] = (profile, gas, shape, budget)
+        return gas, shape, budget
+
     def _evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, material: str,
                   cal: tuple[float, float, float], calibration: Callable[[], Calibration],
                   initial_nm: float, growth: Mapping[str, Any]) -> OxideDistribution:
         # ``cal``: ln of the three factors; ``calibration`` builds the object (only an exact
         # solve or a new anchor needs it, so the common path skips its validation).
         self.fast_calls += 1
-        key = _key(profile, material, growth)
+        gas, shape, budget = self._describe(profile)
+        key = (material, tuple(sorted(growth.items())), *gas)
         anchors = self.anchors.get(key, ())
-        shape = _shape(profile)
         if anchors:
-            budget = math.nan
             ln_d50 = math.log(psd.d50_um)
             _, t1, t2, t3, t4, t5, _ = _TRUST
             t0 = _TRUST[0]
@@ -279,11 +323,9 @@ class OxidePhysics:
                 if not (abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3 and abs(u4) <= t4
                         and abs(u5) <= t5):
                     continue
-                if budget != budget:  # nan: not computed yet
-                    budget = _budget(profile.time_s, profile.temperature_c)
                 u0 = a.shift(budget, u6)
                 if abs(u0) <= t0:
-                    return _expand(a, np.array([u0, u1, u2, u3, u4, u5, u6]))
+                    return _expand(a, (u0, u1, u2, u3, u4, u5, u6))
         seen = self._seen.setdefault(key, [])
         if not any(shape.same_as(o) and abs(shape.duration_s - o.duration_s)
                    <= _TRUST[6] * 60.0 for o in seen):
@@ -296,7 +338,7 @@ class OxidePhysics:
         a = _make_anchor(profile, shape, as_distribution(psd), material, calibration(),
                          initial_nm, growth)
         self.anchors.setdefault(key, []).append(a)
-        return _expand(a, np.zeros(_N_IN))
+        return _expand(a, (0.0,) * _N_IN)
 
 
 def _stretched(profile: Profile, shape: _Shape, hold_min: float, shift_k: float) -> Profile:
@@ -373,10 +415,14 @@ def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, materia
                    np.asarray(out["thickness_nm"][0], dtype=float))
 
 
-def _expand(a: _Anchor, u: np.ndarray) -> OxideDistribution:
-    y = a.y0 + a.grad @ u + 0.5 * (a.curv @ (u * u)) + a.mixed * (u[0] * u[6])
-    # np.clip's own arithmetic (max then min), without its Python layers.
-    vals = np.where(_LOG, np.exp(y), np.minimum(np.maximum(y, 0.0), 1.0)).tolist()
-    mean, p5, p50, p95, within, full = vals
+def _expand(a: _Anchor, u: tuple[float, ...]) -> OxideDistribution:
+    """The second-order expansion of anchor ``a`` at input offsets ``u`` (7 floats)."""
+    u0, u1, u2, u3, u4, u5, u6 = u
+    v = np.array([u0, u1, u2, u3, u4, u5, u6, u0 * u0, u1 * u1, u2 * u2, u3 * u3, u4 * u4,
+                  u5 * u5, u6 * u6, u0 * u6])
+    lm, l5, l50, l95, within, full = (a.y0 + a.coef @ v).tolist()
+    mean, p5, p50, p95 = math.exp(lm), math.exp(l5), math.exp(l50), math.exp(l95)
     p5, p95 = min(p5, p50), max(p95, p50)
+    within = min(max(within, 0.0), 1.0)
+    full = min(max(full, 0.0), 1.0)
     return OxideDistribution(mean, p5, p50, p95, within, full, a.thickness * (mean / a.mean0))
