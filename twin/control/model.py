@@ -30,7 +30,7 @@ from twin.config.schema import Calibration as CalibrationConfig
 from twin.config.schema import FurnaceLimits, SputterLimits
 from twin.errors import PhysicsError
 from twin.physics import coating
-from twin.physics.oxidation import Calibration, grow_particles_batch
+from twin.physics.oxidation import Calibration, OxideDistribution, grow_particles_batch
 from twin.physics.oxidation_profile import ABSOLUTE_ZERO_C, Profile
 from twin.physics.psd import SizeDistribution
 
@@ -201,10 +201,23 @@ class FurnaceModel:
                                     material=context.material, initial_nm=context.initial_nm,
                                     calibration=cal, **dict(context.growth))
 
+    def predict_one(self, profile: Profile, context: OxidationContext,
+                    theta: float) -> OxideDistribution:
+        """Oxide of one profile at ``theta`` (the evaluator when there is one)."""
+        cal = rate_calibration(self.calibration, theta)
+        if self.evaluator is not None:
+            dist: OxideDistribution = self.evaluator(profile, context, cal)
+            return dist
+        return grow_particles_batch([profile], binned(context.psd), material=context.material,
+                                    initial_nm=context.initial_nm, calibration=cal,
+                                    **dict(context.growth))[0]
+
     def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]],
                           context: OxidationContext, theta: float) -> FloatArray:
         """Predicted area-weighted mean oxide (nm) per candidate setpoint set."""
         profiles = [self.planned_profile(sp) for sp in setpoints]
+        if len(profiles) == 1 and self.evaluator is not None:
+            return np.array([self.predict_one(profiles[0], context, theta).mean_nm])
         return np.asarray(self.predict_profiles(profiles, context, theta)["mean_nm"])
 
     def input_problems(self, profile: Profile, context: OxidationContext) -> list[str]:
@@ -212,17 +225,18 @@ class FurnaceModel:
         out = []
         lo, hi = self.limits.temperature_c
         t = profile.temperature_c
-        if float(t.max()) > hi + 10.0 or float(t.min()) < lo - 10.0:
-            out.append(f"temperature {float(t.min()):.0f}–{float(t.max()):.0f} °C outside the "
+        t_max, t_min = float(_max(t)), float(_min(t))
+        if t_max > hi + 10.0 or t_min < lo - 10.0:
+            out.append(f"temperature {t_min:.0f}–{t_max:.0f} °C outside the "
                        f"furnace range {lo:g}–{hi:g} °C")
         for name in ("po2_atm", "ph2o_atm"):
             a = getattr(profile, name)
             plo, phi = getattr(self.limits, name)
-            if float(a.max()) > phi * 1.05 + 1e-9 or float(a.min()) < plo - 1e-9:
-                out.append(f"{name} {float(a.min()):.3g}–{float(a.max()):.3g} outside "
-                           f"{plo:g}–{phi:g}")
-        if context.material == "Sn" and float(t.max()) >= 231.9:
-            out.append(f"tin charge at {float(t.max()):.0f} °C (melts at 231.9 °C)")
+            a_max, a_min = float(_max(a)), float(_min(a))
+            if a_max > phi * 1.05 + 1e-9 or a_min < plo - 1e-9:
+                out.append(f"{name} {a_min:.3g}–{a_max:.3g} outside {plo:g}–{phi:g}")
+        if context.material == "Sn" and t_max >= 231.9:
+            out.append(f"tin charge at {t_max:.0f} °C (melts at 231.9 °C)")
         return out
 
 
@@ -288,6 +302,11 @@ class SputterCapModel:
             if not lo <= values[key] <= hi:
                 out.append(f"{key} {values[key]:g} outside {lo:g}–{hi:g}")
         return out
+
+
+# ndarray.max/min without their Python layers (the same reductions).
+_max = np.maximum.reduce
+_min = np.minimum.reduce
 
 
 def _material(context: Any) -> str:

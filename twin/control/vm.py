@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
@@ -106,9 +107,15 @@ class VmPrediction:
 
     def as_columns(self, prefix: str = "vm_") -> dict[str, Any]:
         """Flat columns for the batches table (units in the names)."""
-        d = asdict(self)
-        d["reasons"] = "; ".join(self.reasons)
-        return {f"{prefix}{k}": v for k, v in d.items() if k not in ("batch_id", "loop")}
+        # The fields one by one (asdict deep-copies every value; these are plain values).
+        out = {f"{prefix}{k}": getattr(self, k) for k in _COLUMN_FIELDS}
+        out[f"{prefix}reasons"] = "; ".join(self.reasons)
+        return out
+
+
+#: VmPrediction fields written as batch columns (all but the batch and loop names).
+_COLUMN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VmPrediction)
+                                        if f.name not in ("batch_id", "loop"))
 
 
 class VirtualMetrology:
@@ -139,7 +146,7 @@ class VirtualMetrology:
         thin = ""
         if isinstance(context, OxidationContext):
             thin = "/" + str(context.growth.get("thin_model", "suprem"))
-        return f"{VM_VERSION}/anode-twin-{__version__}/{self.model.kind}{thin}"
+        return _version(self.model.kind, thin)
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, result: StepResult, context: Any) -> VmPrediction:
@@ -175,8 +182,10 @@ class VirtualMetrology:
             if not isinstance(result.actual, Profile) or not isinstance(context,
                                                                         OxidationContext):
                 return _nan_stats(), 1.0
-            arr = self.model.predict_profiles([result.actual], context, theta)
-            stats = {k: float(v[0]) for k, v in arr.items() if k != "thickness_nm"}
+            d = self.model.predict_one(result.actual, context, theta)
+            stats = {"mean_nm": d.mean_nm, "p5_nm": d.p5_nm, "p50_nm": d.p50_nm,
+                     "p95_nm": d.p95_nm, "within_50pct_share": d.within_50pct_share,
+                     "fully_oxidised_share": d.fully_oxidised_share}
             # The sensitivity to the rate factor is only needed when a lab result comes
             # (theta_for); here the linear-regime value 1 scales the rate-walk variance.
             return stats, 1.0
@@ -245,6 +254,11 @@ class VirtualMetrology:
             if slope > 0:
                 t2 = max(-5.0, min(5.0, t2 + (target - y2) / slope))
         return t2, sens
+
+
+@lru_cache(maxsize=16)
+def _version(kind: str, thin: str) -> str:
+    return f"{VM_VERSION}/anode-twin-{__version__}/{kind}{thin}"
 
 
 def release_basis(pred: VmPrediction, window_nm: tuple[float, float]) -> tuple[str, str]:

@@ -148,8 +148,9 @@ def lab_truth(truth: Any, key: str | None = None) -> Any:
     ``key`` picks a field of a dict-like truth (the sputter tool's ``'cap_nm'``); without it
     the truth's ``mean_nm`` is used (an oxide distribution).
     """
-    plain = isinstance(truth, (dict, float))  # skips the slower runtime Protocol check
-    if not plain and isinstance(truth, LabSource):
+    # A LabSource is anything with measure() (what the runtime Protocol check tests, without
+    # its cost: it inspects every protocol attribute on each call).
+    if not isinstance(truth, (dict, float)) and callable(getattr(truth, "measure", None)):
         return truth
     return float(truth[key]) if key is not None else float(truth.mean_nm)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -325,12 +325,9 @@ def spread_oxide(dist: OxideDistribution, rng: np.random.Generator,
     within = (_norm_cdf((math.log(1.5 * mean) - mu) / s_tot)
               - _norm_cdf((math.log(0.5 * mean) - mu) / s_tot)) if mean > 0 else 0.0
     within = min(within, dist.within_50pct_share) if dist.within_50pct_share > 0 else within
-    changes: dict[str, Any] = {"mean_nm": mean, "p5_nm": p5, "p50_nm": p50, "p95_nm": p95,
-                               "within_50pct_share": within}
-    thick = getattr(dist, "thickness_nm", None)
-    if thick is not None:
-        changes["thickness_nm"] = np.asarray(thick) * factor
-    return replace(dist, **changes)
+    # The distribution's own type, built directly (dataclasses.replace re-reads every field).
+    return type(dist)(mean, p5, p50, p95, within, dist.fully_oxidised_share,
+                      np.asarray(dist.thickness_nm) * factor)
 
 
 def _linear_lag(sp: np.ndarray, noise: np.ndarray, alpha: float, block: int = _LAG_BLOCK, *,
@@ -392,7 +389,9 @@ class _Grid:
     def build(furnace: TrueFurnace, sp_prof: Profile, dt_s: float) -> _Grid:
         t_end = float(sp_prof.duration_s)
         n = max(1, int(math.ceil(t_end / dt_s)))
-        times = np.linspace(0.0, t_end, n + 1)
+        # An array that owns its data (linspace returns a view), so that the physics can
+        # key what it derives from the grid by the array's identity.
+        times = np.linspace(0.0, t_end, n + 1).copy()
         sp_t = np.asarray(sp_prof.time_s, dtype=float)
         sp_c = np.interp(times, sp_t, np.asarray(sp_prof.temperature_c, dtype=float))
         sp_o2 = np.interp(times, sp_t, np.asarray(sp_prof.po2_atm, dtype=float))

@@ -24,6 +24,7 @@ pure; :func:`grow_particles_batch` vectorises across batches for the plant model
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, overload
@@ -71,9 +72,10 @@ class Calibration:
     c_factor: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("b_factor", "ba_factor", "c_factor"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
+        # Plain-float checks (a calibration is built per prediction in a simulated year).
+        for name, v in (("b_factor", self.b_factor), ("ba_factor", self.ba_factor),
+                        ("c_factor", self.c_factor)):
+            if not (math.isfinite(v) and v > 0):
                 raise PhysicsError(f"calibration: {name} must be a finite number > 0, got {v}")
 
     def as_array(self) -> FloatArray:
