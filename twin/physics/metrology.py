@@ -25,6 +25,7 @@ Noise: an inter-laboratory spread of about 0.15 nm (reference notes) plus a rela
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -153,6 +154,15 @@ def measure_thickness_nm(true_nm: ArrayLike, rng: np.random.Generator, *,
     """
     if not isinstance(rng, np.random.Generator):
         raise PhysicsError("rng must be a numpy.random.Generator passed in by the caller")
+    if type(true_nm) is float and math.isfinite(true_nm) and true_nm >= 0 and (
+            sigma_abs_nm >= 0 and sigma_rel >= 0):
+        # One plain number (a lab sample in the plant model): the same draws and arithmetic
+        # as the array path below, without its array checks.
+        sigma = float(np.hypot(sigma_abs_nm, sigma_rel * true_nm))
+        one = true_nm + sigma * rng.standard_normal()
+        while one < 0:
+            one = true_nm + sigma * rng.standard_normal()
+        return np.asarray(one)
     d_in = _thickness(true_nm)
     d = d_in.ravel()
     sigma = sigma_nm(d, sigma_abs_nm=sigma_abs_nm, sigma_rel=sigma_rel).ravel()

@@ -23,6 +23,8 @@ from typing import Any
 import pandas as pd
 
 STATES: tuple[str, ...] = ("working", "setup", "blocked", "starved", "idle", "down")
+#: Event name of entering each state (built once, not per change).
+_STATE_EVENT: dict[str, str] = {s: f"state:{s}" for s in STATES}
 
 
 class Historian:
@@ -75,7 +77,7 @@ class Historian:
         cur[1] = t_s
         cur[2] = batch_id
         if old != state:
-            self.event(t_s, path, f"state:{state}", batch_id)
+            self.event(t_s, path, _STATE_EVENT.get(state) or f"state:{state}", batch_id)
 
     def _close(self, cur: list[Any], path: str, t_s: float) -> None:
         # Close the open interval of ``cur`` at ``t_s`` (> its start).

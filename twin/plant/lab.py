@@ -17,6 +17,7 @@ state of a batch still waiting for its result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -52,7 +53,7 @@ def decide(thickness_nm: float, within_50pct_share: float, reworks: int, *,
         Whether the route can rework this kind of batch at all.
     """
     lo, hi = window_nm
-    if not np.isfinite(thickness_nm):
+    if not math.isfinite(thickness_nm):
         return "hold", "no thickness"
     if thickness_nm > hi:
         return "scrap", f"oxide {thickness_nm:.3g} nm above {hi:g} nm"

@@ -204,7 +204,29 @@ class _Anchor:
         else:
             stretch = 1.0 + hold / self.shape.hold_min
             grid = np.log(np.maximum(self.area_out + self.area_in * stretch, 1e-300))
-        return float(np.interp(budget, grid, _SHIFT_GRID))
+        return _interp_shift(budget, grid)
+
+
+def _interp_shift(budget: float, grid: np.ndarray) -> float:
+    """``np.interp(budget, grid, _SHIFT_GRID)`` for one value (``grid`` increasing).
+
+    The same arithmetic as numpy's interp (slope times offset plus the left value, the ends
+    held outside the range), with the interval found by a binary search instead of the
+    wrapper's per-call checks.
+    """
+    n = grid.size
+    j = int(_searchsorted(grid, budget, side="right")) - 1
+    if j < 0:
+        return _SHIFT_LIST[0]
+    if j >= n - 1:
+        return _SHIFT_LIST[-1]
+    g0, g1 = float(grid[j]), float(grid[j + 1])
+    s0, s1 = _SHIFT_LIST[j], _SHIFT_LIST[j + 1]
+    return (s1 - s0) / (g1 - g0) * (budget - g0) + s0
+
+
+_searchsorted = np.searchsorted
+_SHIFT_LIST: list[float] = _SHIFT_GRID.tolist()
 
 
 def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int]:
