@@ -31,7 +31,8 @@ class CapController(RunToRunController):
     """Model-inversion controller of the sputter tool's oxide cap (see the module notes)."""
 
     def _solve_knob(self, sp: dict[str, float], knob: str, bounds: tuple[float, float],
-                    context: Any, theta: float) -> tuple[float, float, bool]:
+                    context: Any, theta: float, *,
+                    start: float | None = None) -> tuple[float, float, bool]:
         """Value of one knob that puts the predicted cap on aim (or the nearest bound)."""
         name = self.model.knobs[knob]
 

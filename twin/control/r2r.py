@@ -156,14 +156,22 @@ class RunToRunController:
             if knob in fixed:
                 continue
             sp[name] = min(max(float(self.recipe.get(name, current[name])), lo), hi)
-        pred = float(self.model.predict_setpoints([sp], context, theta)[0])
+        pred = math.nan
         for knob in self.knobs:
             if knob in fixed:
                 continue
-            value, pred, reached = self._solve_knob(sp, knob, ranges[knob], context, theta)
-            sp[self.model.knobs[knob]] = value
+            # The search walks from the running setpoint (where the answer usually is), the
+            # other knobs at their recipe values: the answer is the same from any start.
+            name = self.model.knobs[knob]
+            lo, hi = ranges[knob]
+            start = min(max(float(current[name]), lo), hi)
+            value, pred, reached = self._solve_knob(sp, knob, ranges[knob], context, theta,
+                                                    start=start)
+            sp[name] = value
             if reached:
                 return sp, True, pred
+        if math.isnan(pred):  # every knob fixed
+            pred = float(self.model.predict_setpoints([sp], context, theta)[0])
         return sp, self.within_deadband(pred), pred
 
     def allowed(self, knob: str, current: Mapping[str, float], context: Any
@@ -175,8 +183,10 @@ class RunToRunController:
         return max(lo, cur - step), min(hi, cur + step)
 
     def _solve_knob(self, sp: dict[str, float], knob: str, bounds: tuple[float, float],
-                    context: Any, theta: float) -> tuple[float, float, bool]:
-        """Value of one knob that puts the prediction on aim (or the nearest bound)."""
+                    context: Any, theta: float, *,
+                    start: float | None = None) -> tuple[float, float, bool]:
+        """Value of one knob that puts the prediction on aim (or the nearest bound); the
+        search starts at ``start`` (default: the knob's value in ``sp``)."""
         name = self.model.knobs[knob]
 
         def log_pred(xs: np.ndarray) -> np.ndarray:
@@ -185,7 +195,8 @@ class RunToRunController:
 
         step = RESOLUTION.get(name, 0.0)
         x, _, reached = invert_1d(log_pred, bounds, math.log(self.cfg.aim_nm),
-                                  start=float(sp[name]), tol_x=0.25 * step, final=False)
+                                  start=float(sp[name]) if start is None else start,
+                                  tol_x=0.25 * step, final=False)
         x = quantise(x, step, bounds)
         pred = float(self.model.predict_setpoints([{**sp, name: x}], context, theta)[0])
         return x, pred, reached

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 STATES: tuple[str, ...] = ("working", "setup", "blocked", "starved", "idle", "down")
@@ -118,8 +119,13 @@ class Historian:
 
     # -- tables ------------------------------------------------------------------------------
     def _iso(self, t_s: Iterable[float]) -> pd.Series:
-        return (self.start + pd.to_timedelta(pd.Series(list(t_s), dtype=float), unit="s")
-                ).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        # ISO seconds of start + t: nanoseconds rounded as pandas' to_timedelta rounds them,
+        # formatted by numpy (the same strings as Series.dt.strftime, several times faster).
+        ns = np.round(np.asarray(list(t_s) if not isinstance(t_s, (np.ndarray, pd.Series))
+                                 else t_s, dtype=float) * 1e9).astype("int64")
+        start = np.datetime64(self.start.value, "ns")  # pandas Timestamp.value: ns since epoch
+        stamps = start + ns.astype("timedelta64[ns]")
+        return pd.Series(np.datetime_as_string(stamps, unit="s"), dtype=str)
 
     def states_frame(self) -> pd.DataFrame:
         """State intervals: path, state, start/end/duration (s), ISO start, batch_id."""
