@@ -186,3 +186,27 @@ def test_loop_mode_per_loop() -> None:
     assert loop_mode(cfg, "line1.oxidizer1", "oxidize") == "advisory"
     assert loop_mode(cfg, "line2.sputter2", "sputter") == "off"
     assert loop_mode(cfg, "line2.sputter1", "sputter") == "closed_loop"
+
+
+def test_untrusted_records_teach_no_rate_factor(plant: PlantConfig, model: FurnaceModel,
+                                                ctx: OxidationContext, furnace: TrueFurnace,
+                                                recipe: dict[str, float]) -> None:
+    """An aborted step or a hole in the record is measured but never learnt from."""
+    buf = AuditBuffer()
+    loop = ControlLoop(PATH, model, ControlConfig(mode="off"), recipe, buf)
+    good, true_nm, _ = run_batch(plant, furnace, loop, 0, ctx, recipe, 0.0)
+    loop.after_step(good, ctx)
+    used = loop.on_lab("B0", true_nm * 1.3, good.end_s + 3600.0)
+    assert [o.status for o in used] == ["used"]
+    state = loop.calibration.state
+    for k, kw in ((1, {"status": "aborted", "fault": "breakdown"}),
+                  (2, {"status": "gap", "gaps": ((1000.0, 1900.0),)})):
+        res, true_nm, _ = run_batch(plant, furnace, loop, k, ctx, recipe, 20000.0 * k, **kw)
+        loop.after_step(res, ctx)
+        out = loop.on_lab(f"B{k}", true_nm * 3.0, res.end_s + 3600.0)
+        assert [o.status for o in out] == ["rejected"]
+        assert out[0].reason.startswith("not learnt from: ")
+        assert ("bad status" if k == 1 else "data gap") in out[0].reason
+        assert loop.calibration.state == state  # nothing learnt
+        rec = buf.records[-1]
+        assert rec.kind == "outlier" and rec.batch_id == f"B{k}" and rec.result == "rejected"

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.config.schema import ControlConfig
 from twin.control.model import FurnaceModel, OxidationContext
-from twin.control.r2r import PlainEwmaController, RunToRunController
+from twin.control.r2r import (
+    MAX_EVALUATIONS,
+    PlainEwmaController,
+    RunToRunController,
+    invert_1d,
+)
 from twin.physics.psd import lognormal
 
 
@@ -95,3 +102,54 @@ def test_plain_ewma_direction_and_limits() -> None:
     assert c2.next_hold_min(30.0) == 240.0
     with pytest.raises(ValueError):
         PlainEwmaController(ControlConfig(), gain=0.0, hold_limits_min=(0.0, 1.0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.floats(-3.0, 3.0), b=st.floats(0.05, 4.0), power=st.floats(0.3, 2.5),
+       rising=st.booleans(), target=st.floats(-6.0, 6.0), start=st.floats(0.0, 1.0))
+def test_invert_1d_finds_the_root_of_a_monotone_prediction(a: float, b: float, power: float,
+                                                          rising: bool, target: float,
+                                                          start: float) -> None:
+    """The secant / regula falsi search: the root to the tolerance where the target is in
+    range (from any start), else the bound closest to it and ``reached`` False."""
+    lo, hi = 0.0, 10.0
+    calls: list[float] = []
+
+    def f(x: float) -> float:
+        u = x if rising else hi - x
+        return a + b * (u + 0.1) ** power
+
+    def log_pred(xs: np.ndarray) -> np.ndarray:
+        calls.extend(float(x) for x in xs)
+        return np.array([f(float(x)) for x in xs])
+
+    x, pred_nm, reached = invert_1d(log_pred, (lo, hi), target, start=lo + start * (hi - lo),
+                                    tol_x=0.01)
+    y_lo, y_hi = f(lo), f(hi)
+    assert lo <= x <= hi and all(lo <= c <= hi for c in calls)
+    if min(y_lo, y_hi) <= target <= max(y_lo, y_hi):
+        assert reached
+        assert abs(f(x) - target) <= 1e-3 or abs(x - _root(f, lo, hi, target)) <= 0.02
+        assert math.log(pred_nm) == pytest.approx(f(x), abs=1e-9)  # evaluated at x
+    else:
+        assert not reached
+        assert x == (lo if abs(y_lo - target) < abs(y_hi - target) else hi)
+    assert len(calls) <= 2 * MAX_EVALUATIONS + 3
+
+
+def _root(f: Callable[[float], float], lo: float, hi: float, target: float) -> float:
+    for _ in range(200):  # plain bisection, for the reference
+        mid = 0.5 * (lo + hi)
+        if (f(mid) - target) * (f(lo) - target) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def test_invert_1d_saturates_on_a_prediction_that_never_grows() -> None:
+    # A knob that changes nothing (log prediction constant, or -inf: no oxide at all).
+    for value in (1.0, -math.inf):
+        x, _, reached = invert_1d(lambda xs, v=value: np.full(len(xs), v), (2.0, 8.0),
+                                  math.log(10.0), start=5.0, tol_x=0.1)
+        assert not reached and 2.0 <= x <= 8.0

@@ -91,3 +91,16 @@ def test_rng_must_be_passed_in() -> None:
 def test_bad_input(call: object, needle: str) -> None:
     with pytest.raises(PhysicsError, match=needle):
         call()  # type: ignore[operator]
+
+
+@settings(max_examples=50, deadline=None)
+@given(true_nm=st.floats(0.0, 200.0), sigma_abs=st.floats(0.0, 2.0), sigma_rel=st.floats(0.0, 0.5),
+       seed=st.integers(0, 2**32 - 1))
+def test_one_number_is_measured_as_an_array_of_one(true_nm: float, sigma_abs: float,
+                                                   sigma_rel: float, seed: int) -> None:
+    """The plain-number path draws and computes exactly what the array path does."""
+    one = measure_thickness_nm(true_nm, np.random.default_rng(seed), sigma_abs_nm=sigma_abs,
+                               sigma_rel=sigma_rel)
+    arr = measure_thickness_nm(np.array([true_nm]), np.random.default_rng(seed),
+                               sigma_abs_nm=sigma_abs, sigma_rel=sigma_rel)
+    assert one.shape == () and float(one) == float(arr[0]) and float(one) >= 0.0

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.config import load_plant
 from twin.equipment.truth import TrueFurnace
 from twin.physics.oxidation import Calibration, Profile
-from twin.plant.physics_cache import OxidePhysics
+from twin.plant.physics_cache import _SHIFT_GRID, OxidePhysics, _interp_shift
 from twin.plant.prediction import LognormalPsd, predict_oxide
 
 GROWTH = {"orientation": "100", "thin_model": "suprem", "si_area_fraction": 0.565,
@@ -124,3 +126,13 @@ def test_a_record_cut_short_is_not_taken_for_a_shorter_hold():
 def test_mode_is_checked():
     with pytest.raises(ValueError, match="fast"):
         OxidePhysics("quick")
+
+
+@settings(max_examples=200, deadline=None)
+@given(budget=st.floats(-80.0, 80.0), lo=st.floats(-40.0, 0.0), width=st.floats(1e-3, 60.0))
+def test_shift_interpolation_is_numpys(budget: float, lo: float, width: float) -> None:
+    """The anchor's own interpolation gives np.interp's values, inside and outside."""
+    grid = np.log(np.exp(np.linspace(lo, lo + width, _SHIFT_GRID.size)) + 1.0)
+    assert _interp_shift(budget, grid) == float(np.interp(budget, grid, _SHIFT_GRID))
+    for edge in (grid[0], grid[-1], grid[17]):
+        assert _interp_shift(float(edge), grid) == float(np.interp(edge, grid, _SHIFT_GRID))

@@ -6,8 +6,8 @@ applied on top of its configured calibration (every rate constant times ``exp(th
 implementations share one small interface:
 
 * :class:`FurnaceModel`: powder oxidation over a ramp–hold–cool profile
-  (:func:`twin.physics.oxidation.grow_particles_batch`, vectorised so that the controller's
-  model inversion evaluates a whole grid of candidate setpoints in one call);
+  (:func:`twin.physics.oxidation.grow_particles_batch`, vectorised over profiles; in a
+  simulated plant each prediction goes through the plant's anchored physics instead);
 * :class:`SputterCapModel`: the sputter tool's reactive oxide cap
   (:func:`twin.physics.coating.cap_rate_nm_min` times the oxidize time).
 
@@ -148,9 +148,9 @@ class FurnaceModel:
     limits : FurnaceLimits
         Equipment limits (knob limits and input-range checks).
     evaluator : callable, optional
-        ``(profile, context, calibration) -> OxideDistribution`` for single evaluations
-        (VM predictions and the current-setpoint check); the controller's candidate grids
-        always use the exact vectorised physics.
+        ``(profile, context, calibration) -> OxideDistribution`` for single evaluations:
+        the VM, the current-setpoint check and the controller's search, which asks for one
+        candidate at a time near the running setpoint. Without it, the exact physics.
     """
 
     kind = "oxidize"

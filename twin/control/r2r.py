@@ -8,7 +8,9 @@ hold time, then temperature, then O2): each knob moves inside its equipment limi
 most ``move_max_frac`` of its range from the current setpoint; the next knob is only used when
 the previous one is saturated. Knobs start from the recipe (the controller never wanders away
 from the recipe once a disturbance is gone), clipped into their allowed move. The ramp and
-cool rates are not knobs; they are kept inside the furnace's ramp limits.
+cool rates are not knobs; they are kept inside the furnace's ramp limits. Each knob is solved
+by :func:`invert_1d`, a secant / regula falsi search from the running setpoint to the
+setpoint resolution: a handful of single predictions near where the last batch ran.
 
 :class:`PlainEwmaController` is the classic baseline: an EWMA of the measured log thickness
 against a fixed log-linear model in the hold time, no physics and no process values.
@@ -256,6 +258,8 @@ def invert_1d(log_pred: Callable[[np.ndarray], np.ndarray], bounds: tuple[float,
         if bracket is not None:
             break
         (xa, ya), (xb, yb) = seen[-2], seen[-1]
+        if abs(yb - target_log) <= 1e-4:  # on target (the bracket test may miss by a hair)
+            return xb, float(np.exp(yb)), True
         if not (np.isfinite(ya) and np.isfinite(yb)) or ya == yb:
             # No usable slope (nothing grows, or the same prediction): try the far bound.
             far = hi if abs(hi - xb) >= abs(lo - xb) else lo
@@ -276,6 +280,9 @@ def invert_1d(log_pred: Callable[[np.ndarray], np.ndarray], bounds: tuple[float,
     if bracket is None:
         finite = [(x, y) for x, y in seen if np.isfinite(y)] or seen
         x, y = min(finite, key=lambda p: abs(p[1] - target_log))
+        for bound in (lo, hi):
+            if x != bound and abs(x - bound) <= tol:
+                x, y = bound, f(bound)  # saturated: the bound itself, not a point beside it
         return float(x), float(np.exp(y)), False
     (xa, ya), (xb, yb) = bracket
     side = 0
