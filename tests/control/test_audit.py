@@ -127,3 +127,32 @@ def test_record_needs_known_kind_and_who() -> None:
         AuditRecord(kind="gossip", loop="l")
     with pytest.raises(ValueError, match="who"):
         AuditRecord(kind="write", loop="l", who="")
+
+
+def test_a_drained_buffer_writes_what_appending_one_by_one_writes(tmp_path: Path) -> None:
+    """One lock and one fsync for a simulated run's records: the same bytes, chain and seq
+    as appending them one at a time (also after earlier entries and a torn last line)."""
+    import datetime as dt
+
+    fixed = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    recs = [AuditRecord(kind="calibration", loop="l", batch_id=f"B{i}", reason="x" * (i * 300),
+                        who="calibration", after={"measured_nm": 10.0 + i}) for i in range(40)]
+    one, many = tmp_path / "one", tmp_path / "many"
+    for d in (one, many):
+        d.mkdir()
+        head = AuditTrail(d, clock=lambda: fixed)
+        head.record(proposal())
+        with (d / AUDIT_FILE).open("a") as fh:
+            fh.write('{"seq": 1, "torn')  # a write cut short by a crash
+    a = AuditTrail(one, clock=lambda: fixed)
+    for r in recs:
+        a.record(r)
+    buf = AuditBuffer()
+    for r in recs:
+        buf.record(r)
+    assert buf.drain_into(AuditTrail(many, clock=lambda: fixed)) == 40 and not buf.records
+    assert (one / AUDIT_FILE).read_bytes() == (many / AUDIT_FILE).read_bytes()
+    entries = read_audit(many)
+    assert [e["seq"] for e in entries] == list(range(41))
+    assert verify_audit(many) == [f"{many / AUDIT_FILE}: line 2: not a complete record "
+                                  "(write cut short?)"]

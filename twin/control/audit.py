@@ -133,8 +133,7 @@ class AuditBuffer:
     def drain_into(self, trail: AuditTrail) -> int:
         """Append every buffered record to ``trail`` (in order) and empty the buffer."""
         n = len(self.records)
-        for rec in self.records:
-            trail.record(rec)
+        trail.record_many(self.records)
         self.records.clear()
         return n
 
@@ -159,19 +158,37 @@ class AuditTrail:
 
     def record(self, rec: AuditRecord) -> dict[str, Any]:
         """Append ``rec`` durably; return the entry as written (with ``seq`` and hash)."""
+        return self.record_many([rec])[0]
+
+    def record_many(self, records: list[AuditRecord]) -> list[dict[str, Any]]:
+        """Append ``records`` in order under one lock and one fsync; return the entries.
+
+        The same entries, chain and file as appending them one by one (a simulated run's
+        buffered records are written this way after the run; the live twin appends one at a
+        time).
+        """
+        if not records:
+            return []
+        entries = []
         with self._locked() as fd:
             tail, ends_with_newline, size = _tail(fd)
             seq = int(tail["seq"]) + 1 if tail else 0
             prev = _sha(tail["_line"]) if tail else GENESIS
-            entry = {"seq": seq, "time_utc": self._clock().isoformat(timespec="milliseconds"),
-                     **asdict(rec), "prev_sha256": prev}
-            entry["before"], entry["after"] = dict(rec.before), dict(rec.after)
-            line = json.dumps(entry, sort_keys=True, default=_jsonable,
-                              separators=(",", ":"))
-            data = (b"" if ends_with_newline or size == 0 else b"\n") + line.encode() + b"\n"
+            lines = []
+            for rec in records:
+                entry = {"seq": seq, "time_utc": self._clock().isoformat(
+                    timespec="milliseconds"), **asdict(rec), "prev_sha256": prev}
+                entry["before"], entry["after"] = dict(rec.before), dict(rec.after)
+                line = json.dumps(entry, sort_keys=True, default=_jsonable,
+                                  separators=(",", ":"))
+                entries.append(entry)
+                lines.append(line)
+                prev, seq = _sha(line), seq + 1
+            data = ((b"" if ends_with_newline or size == 0 else b"\n")
+                    + "\n".join(lines).encode() + b"\n")
             os.write(fd, data)
             os.fsync(fd)
-        return entry
+        return entries
 
     def decision(self, proposal_id: str) -> AuditRecord | None:
         """Latest decision record on ``proposal_id`` in the file, or None."""
@@ -204,21 +221,32 @@ def _sha(line: str) -> str:
 
 
 def _tail(fd: int, chunk: int = 1 << 20) -> tuple[dict[str, Any] | None, bool, int]:
-    """Last valid entry (with its raw ``_line``), whether the file ends in a newline, size."""
+    """Last valid entry (with its raw ``_line``) in the last ``chunk`` bytes, whether the file
+    ends in a newline, and its size.
+
+    The last 64 KiB are read first (an entry is a few hundred bytes); the whole chunk only
+    when they hold no valid entry.
+    """
     size = os.fstat(fd).st_size
     if size == 0:
         return None, True, 0
-    start = max(0, size - chunk)
-    data = os.pread(fd, size - start, start).decode(errors="replace")
-    ends = data.endswith("\n")
-    for line in reversed(data.splitlines()):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and "seq" in entry:
-            entry["_line"] = line
-            return entry, ends, size
+    ends = os.pread(fd, 1, size - 1) == b"\n"
+    for span in sorted({min(chunk, 1 << 16), chunk}):
+        start = max(0, size - span)
+        data = os.pread(fd, size - start, start).decode(errors="replace")
+        lines = data.splitlines()
+        if start > 0:
+            lines = lines[1:]  # the first line read may be the end of a longer one
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict) and "seq" in entry:
+                entry["_line"] = line
+                return entry, ends, size
+        if start == 0:
+            break
     return None, ends, size
 
 

@@ -181,25 +181,41 @@ def trajectories_frame(plant: Plant) -> pd.DataFrame:
     """Process-value records of the oxidation charges, long form (for the run folder).
 
     Columns ``batch_id, path, time_s, signal, value, complete``: the indicated temperature and
-    atmosphere the furnace reported for each charge, on the simulation time axis.
+    atmosphere the furnace reported for each charge, on the simulation time axis. Built as
+    whole columns (one array per column for the run, not a frame per charge and signal).
     """
-    parts = []
+    ids: list[str] = []
+    paths: list[str] = []
+    signals: list[str] = []
+    counts: list[int] = []
+    times: list[np.ndarray] = []
+    values: list[np.ndarray] = []
     for unit in plant.ctx.ledger.units:
         rec = unit.data.get("record")
         if rec is None or rec[1] is None:
             continue
         start, prof = rec
         t = prof.time_s + start
-        n = t.size
-        for signal, values in (("temperature_c", prof.temperature_c),
-                               ("po2_atm", prof.po2_atm), ("ph2o_atm", prof.ph2o_atm)):
-            parts.append(pd.DataFrame({"batch_id": unit.id, "path": unit.row.get("path", ""),
-                                       "time_s": t, "signal": signal, "value": values,
-                                       "complete": np.ones(n, dtype=bool)}))
-    if not parts:
-        return pd.DataFrame({"batch_id": pd.Series(dtype=str), "path": pd.Series(dtype=str),
-                             "time_s": pd.Series(dtype=float), "signal": pd.Series(dtype=str),
-                             "value": pd.Series(dtype=float),
-                             "complete": pd.Series(dtype=bool)})
-    return pd.concat(parts, ignore_index=True)
+        path = unit.row.get("path", "")
+        for signal, vals in (("temperature_c", prof.temperature_c),
+                             ("po2_atm", prof.po2_atm), ("ph2o_atm", prof.ph2o_atm)):
+            ids.append(unit.id)
+            paths.append(path)
+            signals.append(signal)
+            counts.append(t.size)
+            times.append(t)
+            values.append(np.asarray(vals, dtype=float))
+    n = np.asarray(counts, dtype=np.int64)
+    total = int(n.sum())
 
+    def repeated(labels: list[str]) -> pd.Series:
+        return pd.Series(np.repeat(np.asarray(labels, dtype=object), n) if total else [],
+                         dtype=str)
+
+    return pd.DataFrame({
+        "batch_id": repeated(ids), "path": repeated(paths),
+        "time_s": pd.Series(np.concatenate(times) if total else [], dtype=float),
+        "signal": repeated(signals),
+        "value": pd.Series(np.concatenate(values) if total else [], dtype=float),
+        "complete": pd.Series(np.ones(total, dtype=bool), dtype=bool),
+    })
