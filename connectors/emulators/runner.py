@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from connectors.emulators import KINDS
 from connectors.emulators.furnace import FurnaceTool
 from connectors.emulators.security import SecuritySettings
 from connectors.emulators.server import EmulatorServer
@@ -20,7 +21,6 @@ from twin.config import CONFIG_DIR, DEFAULT_PLANT, load_plant
 from twin.config.schema import PlantConfig
 from twin.errors import UsageError
 
-KINDS = ("furnace", "sputter")
 #: Plant file used when ``--config`` is not given: the shipped line that has the tool.
 DEFAULT_CONFIG = {"furnace": DEFAULT_PLANT, "sputter": CONFIG_DIR / "thin_film_line.toml"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

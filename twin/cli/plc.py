@@ -10,8 +10,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from connectors.emulators.runner import KINDS, build_server, quiet_asyncua, serve
-from connectors.emulators.security import SecuritySettings, load_accounts
+from connectors.emulators import KINDS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # asyncua loads here, not when the command line is built (half a second for every other
+    # command).
+    from connectors.emulators.runner import build_server, quiet_asyncua, serve
+    from connectors.emulators.security import SecuritySettings, load_accounts
+
     quiet_asyncua()
     security = None
     if args.secure:

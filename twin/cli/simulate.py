@@ -10,10 +10,7 @@ import argparse
 import math
 from typing import Any
 
-from twin.config import load_plant
 from twin.errors import UsageError
-from twin.plant.run import simulate, trajectories_frame
-from twin.store import write_run
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The model and its tables load here, not when the command line is built: every other
+    # command starts without pandas and the plant.
+    from twin.config import load_plant
+    from twin.plant.run import simulate, trajectories_frame
+    from twin.store import write_run
+
     if not (math.isfinite(args.days) and 0 < args.days <= 3660):
         raise UsageError(f"--days must be in (0, 3660], got {args.days:g}")
     if args.seed < 0:
