@@ -82,6 +82,7 @@ class _Pending:
     result: StepResult
     context: Any
     prediction: VmPrediction
+    problems: tuple[str, ...] = ()  # why the record cannot be trusted (empty: it can)
 
 
 class ControlLoop:
@@ -258,9 +259,10 @@ class ControlLoop:
     # -- after the step ----------------------------------------------------------------
     def after_step(self, result: StepResult, context: Any) -> VmPrediction:
         """VM prediction of the finished batch; holds it for the lab when not reliable."""
-        pred = self.vm.predict(result, context)
+        problems = self.vm.record_problems(result, context)
+        pred = self.vm.predict(result, context, problems=problems)
         self.predictions[result.batch_id] = pred
-        self._pending[result.batch_id] = _Pending(result, context, pred)
+        self._pending[result.batch_id] = _Pending(result, context, pred, tuple(problems))
         while len(self._pending) > MAX_PENDING:
             self._pending.popitem(last=False)
         basis, why = release_basis(pred, self.cfg.window_nm)
@@ -276,18 +278,16 @@ class ControlLoop:
     def on_lab(self, batch_id: str, measured_nm: float, t_s: float) -> list[Outcome]:
         """Learn from one lab result (any order); audit every outcome that changed."""
         pend = self._pending.get(batch_id)
-        problems = (self.vm.record_problems(pend.result, pend.context)
-                    if pend is not None else [])
         if pend is None:
             out = [Outcome(batch_id, "rejected",
                            "no prediction on record for this batch (unknown or too old)")]
-        elif problems:
+        elif pend.problems:
             # An aborted step, a hole in the record or an input outside the model's range:
             # the batch is measured (never released on its prediction), but the tool's rate
             # factor is not learnt from a record the model cannot be trusted on (the
             # exclusion rule of run-to-run practice; it would pull every later batch).
             out = [Outcome(batch_id, "rejected",
-                           "not learnt from: " + "; ".join(problems))]
+                           "not learnt from: " + "; ".join(pend.problems))]
         else:
             pred = pend.prediction
             theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm, pred)

@@ -149,10 +149,14 @@ class VirtualMetrology:
         return _version(self.model.kind, thin)
 
     # -- prediction --------------------------------------------------------------------
-    def predict(self, result: StepResult, context: Any) -> VmPrediction:
-        """Predict the batch of ``result`` from the process values it reports."""
+    def predict(self, result: StepResult, context: Any, *,
+                problems: list[str] | None = None) -> VmPrediction:
+        """Predict the batch of ``result`` from the process values it reports.
+
+        ``problems``: :meth:`record_problems` of ``result`` when the caller has them.
+        """
         theta = self.calibration.theta_at(result.end_s)
-        hard = self.record_problems(result, context)
+        hard = self.record_problems(result, context) if problems is None else list(problems)
         stats, sens = self._stats(result, context, theta)
         return self._finish(result, context, theta, stats, sens, hard)
 
