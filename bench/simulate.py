@@ -144,19 +144,25 @@ def _event(env: simpy.Environment) -> None:
     env.process(loop())
 
 
-def family_costs(bare_s: float, n: int = MIX_EVENTS) -> dict[str, float]:
-    """Seconds per event of each kind (best of three runs of a loop of that kind).
+def family_costs(n: int = MIX_EVENTS, runs: int = 5) -> dict[str, float]:
+    """Seconds per event of each kind (best of ``runs`` runs of a loop of that kind).
 
     The loops other than the bare one interleave a timeout with the kind measured (so the
-    clock advances); its measured cost is taken out again.
+    clock advances); the cost of a timeout, measured in the same block just before, is taken
+    out again. Keeping each kind next to its own bare measurement keeps the machine's
+    drifting speed out of the differences.
     """
-    costs = {"timeout": bare_s}
+    costs: dict[str, float] = {}
+    bare_s = 1.0 / max(_rate(_timeouts, n) for _ in range(runs))
+    costs["timeout"] = bare_s
     for name, setup in (("resource", _resource), ("container", _container),
                         ("store", _store), ("process", _process), ("event", _event)):
-        per_event = 1.0 / max(_rate(setup, n) for _ in range(3))
-        # Each loop turn: one timeout plus two events of the kind (one for "event").
+        local = 1.0 / max(_rate(_timeouts, n) for _ in range(runs))
+        per_event = 1.0 / max(_rate(setup, n) for _ in range(runs))
+        # Each loop turn: one timeout plus two events of the kind (one for "event"); the kind's
+        # cost is kept relative to the block's first bare measurement.
         k = 1 if name == "event" else 2
-        costs[name] = max(((k + 1) * per_event - bare_s) / k, 0.0)
+        costs[name] = max(((k + 1) * per_event - local) / k, 0.0) * bare_s / local
     return costs
 
 
@@ -182,15 +188,16 @@ def event_mix(cfg: PlantConfig, seed: int, physics: str) -> Counter[str]:
     return env.kinds
 
 
-def ceiling(mix: Counter[str], costs: dict[str, float], bare: float) -> tuple[float, dict]:
-    """Ratio of the event mix with no model code, and the mix's shares by family."""
+def ceiling(mix: Counter[str], costs: dict[str, float]) -> tuple[float, dict]:
+    """Ratio of the event mix with no model code (its mean cost per event against a bare
+    timeout's, both from :func:`family_costs`), and the mix's shares by family."""
     by_family: Counter[str] = Counter()
     for kind, n in mix.items():
         by_family[FAMILY.get(kind, "event")] += n
     total = sum(by_family.values())
     mean_cost = sum(n * costs[f] for f, n in by_family.items()) / total
     shares = {f: round(n / total, 3) for f, n in by_family.most_common()}
-    return (1.0 / mean_cost) / bare, shares
+    return costs["timeout"] / mean_cost, shares
 
 
 def measure(cfg: PlantConfig, days: float, seed: int, physics: str, repeat: int) -> dict:
@@ -277,8 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     mix = event_mix(cfg, args.seed, args.physics)
     bares += [bare_rate() for _ in range(5)]
     bare = max(bares)
-    costs = family_costs(1.0 / bare)
-    ceil, shares = ceiling(mix, costs, bare)
+    ceil, shares = ceiling(mix, family_costs())
     s = m["summary"]
     sets = f", --set {' '.join(args.overrides)}" if args.overrides else ""
     stub = " STUBBED (constant oxide; diagnostic)" if args.stub_physics else ""
