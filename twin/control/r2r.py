@@ -271,8 +271,18 @@ def invert_1d(log_pred: Callable[[np.ndarray], np.ndarray], bounds: tuple[float,
             if abs(x_new - xb) < h:
                 x_new = xb + np.copysign(h, x_new - xb)
             x_new = min(max(x_new, lo), hi)
-            if any(abs(x_new - x) <= 0.25 * tol for x, _ in seen):
+            near = [x for x, _ in seen if abs(x_new - x) <= 0.25 * tol]
+            if near and near[0] in (lo, hi):
                 x_new = None  # pinned at a bound already tried: saturated
+            elif near:
+                # The root lies within the tolerance of a point already tried: one tolerance
+                # past it, toward the target, brackets it.
+                y_near = next(y for x, y in seen if x == near[0])
+                slope = (yb - ya) / (xb - xa)
+                x_new = min(max(near[0] + math.copysign(tol, (target_log - y_near) * slope),
+                                lo), hi)
+                if any(abs(x_new - x) <= 0.25 * tol for x, _ in seen):
+                    x_new = None  # that is a bound already tried: saturated
         if x_new is None:
             break
         f(x_new)
