@@ -104,7 +104,7 @@ def test_plain_ewma_direction_and_limits() -> None:
         PlainEwmaController(ControlConfig(), gain=0.0, hold_limits_min=(0.0, 1.0))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(a=st.floats(-3.0, 3.0), b=st.floats(0.05, 4.0), power=st.floats(0.3, 2.5),
        rising=st.booleans(), target=st.floats(-6.0, 6.0), start=st.floats(0.0, 1.0))
 def test_invert_1d_finds_the_root_of_a_monotone_prediction(a: float, b: float, power: float,
