@@ -77,6 +77,36 @@ _RECORD_CACHE = 64
 _N_IN = 7
 
 
+class _ByIdentity:
+    """Values derived from objects, kept by the objects' identity (the newest ``size``).
+
+    An entry keeps its objects alive, so their ids cannot be reused while it exists; a hit
+    also checks that the objects are the very ones stored.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[tuple[int, ...], tuple[tuple[Any, ...], Any]] = {}
+
+    def get(self, *objs: Any) -> Any:
+        """The value stored for ``objs``, or None."""
+        hit = self._entries.get(tuple(map(id, objs)))
+        if hit is not None and all(a is b for a, b in zip(hit[0], objs, strict=True)):
+            return hit[1]
+        return None
+
+    def put(self, objs: tuple[Any, ...], value: Any) -> None:
+        """Store ``value`` for ``objs`` (the oldest entry goes when full)."""
+        if len(self._entries) >= self.size:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[tuple(map(id, objs))] = (objs, value)
+
+
+def _owned_read_only(*arrays: np.ndarray) -> bool:
+    # Only arrays that own read-only data can be keyed by identity (nothing can change them).
+    return all(a.base is None and not a.flags.writeable for a in arrays)
+
+
 def _budget(time_s: np.ndarray, temp_c: np.ndarray) -> float:
     """ln of the Arrhenius integral of a record (trapezoid on its knots)."""
     w = np.exp(_NEG_EA_K / (temp_c + 273.15))
@@ -94,22 +124,20 @@ def _trapezoid_weights(t: np.ndarray) -> np.ndarray:
     Records of one furnace grid share their read-only time array: its weights are kept by
     identity (the same sums as the trapezoid over segments, regrouped per knot).
     """
-    hit = _WEIGHTS.get(id(t))
-    if hit is not None and hit[0] is t:
-        return hit[1]
+    hit: np.ndarray | None = _WEIGHTS.get(t)
+    if hit is not None:
+        return hit
     dt = np.diff(t)
     w = np.zeros(t.size)
     w[:-1] += 0.5 * dt
     w[1:] += 0.5 * dt
-    if t.base is None and not t.flags.writeable:
-        if len(_WEIGHTS) >= 64:
-            _WEIGHTS.pop(next(iter(_WEIGHTS)))
-        _WEIGHTS[id(t)] = (t, w)
+    if _owned_read_only(t):
+        _WEIGHTS.put((t,), w)
     return w
 
 
-#: Trapezoid weights of shared read-only time arrays, by identity (the arrays are kept alive).
-_WEIGHTS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+#: Trapezoid weights of shared read-only time arrays.
+_WEIGHTS = _ByIdentity(64)
 
 
 @dataclass(frozen=True)
@@ -231,22 +259,18 @@ _SHIFT_LIST: list[float] = _SHIFT_GRID.tolist()
 
 def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int]:
     # Records on one furnace grid share their (read-only) gas arrays: key them once.
-    hit = _GAS_KEYS.get((id(po2), id(ph2o)))
-    if hit is not None and hit[0] is po2 and hit[1] is ph2o:
-        return hit[2]
+    hit: tuple[int, int] | None = _GAS_KEYS.get(po2, ph2o)
+    if hit is not None:
+        return hit
     key = (round(math.log(max(_mean(po2), 1e-9)) / 0.01),
            round(math.log(max(_mean(ph2o), 1e-9)) / 0.01))
-    # Only arrays that own read-only data can be keyed by identity (nothing can change them).
-    if (po2.base is None and ph2o.base is None and not po2.flags.writeable
-            and not ph2o.flags.writeable):
-        if len(_GAS_KEYS) >= 64:
-            _GAS_KEYS.pop(next(iter(_GAS_KEYS)))  # oldest first
-        _GAS_KEYS[(id(po2), id(ph2o))] = (po2, ph2o, key)
+    if _owned_read_only(po2, ph2o):
+        _GAS_KEYS.put((po2, ph2o), key)
     return key
 
 
-#: Gas part of the key by array identity (the arrays are kept alive, so ids stay unique).
-_GAS_KEYS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, tuple[int, int]]] = {}
+#: Gas part of the key, by the identity of shared read-only gas arrays.
+_GAS_KEYS = _ByIdentity(64)
 
 
 class OxidePhysics:
@@ -265,7 +289,7 @@ class OxidePhysics:
         # What a record is compared on (gas key, shape, thermal budget), by profile identity:
         # a record is evaluated several times (truth, VM, the calibration's secant; the
         # controller's planned profile for every charge) but described once.
-        self._records: dict[int, tuple[Profile, tuple[int, int], _Shape, float]] = {}
+        self._records = _ByIdentity(_RECORD_CACHE)
 
     # -- public ------------------------------------------------------------------------------
     def predict(self, actual: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
@@ -309,17 +333,13 @@ class OxidePhysics:
 
     def _describe(self, profile: Profile) -> tuple[tuple[int, int], _Shape, float]:
         """Gas key, shape and thermal budget of a record (cached by identity)."""
-        hit = self._records.get(id(profile))
-        if hit is not None and hit[0] is profile:
-            return hit[1], hit[2], hit[3]
-        gas = _gas_key(profile.po2_atm, profile.ph2o_atm)
-        shape = _shape(profile)
-        budget = _budget(profile.time_s, profile.temperature_c)
-        if len(self._records) >= _RECORD_CACHE:
-            self._records.pop(next(iter(self._records)))  # oldest first
-        # The profile is kept alive with its entry, so its id cannot be reused meanwhile.
-        self._records[id(profile)] = (profile, gas, shape, budget)
-        return gas, shape, budget
+        hit: tuple[tuple[int, int], _Shape, float] | None = self._records.get(profile)
+        if hit is not None:
+            return hit
+        described = (_gas_key(profile.po2_atm, profile.ph2o_atm), _shape(profile),
+                     _budget(profile.time_s, profile.temperature_c))
+        self._records.put((profile,), described)
+        return described
 
     def _evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, material: str,
                   cal: tuple[float, float, float], calibration: Callable[[], Calibration],
