@@ -1,7 +1,7 @@
 """Bench: run-to-run control and virtual metrology against the equipment's hidden truth.
 
 Runs the same seeded disturbance scenarios with three strategies and judges them against the
-true oxide of :class:`twin.equipment.truth.TrueFurnace` (never against the twin's own model):
+true oxide of :class:`twin.hidden.furnace.TrueFurnace` (never against the twin's own model):
 
 ``off``
     Recipe setpoints, no correction. The twin's VM still predicts and learns from the lab
@@ -30,7 +30,7 @@ Scenarios (onset after ``ONSET`` undisturbed batches):
 ``humidity``  the steam supply swings: pH2O times exp(1.5 sin(2 pi t / 36 h) + OU noise).
 
 Thin film (the shipped thin-film line, every run measured): the sputter tool's reactive oxide
-cap (aim 5 nm) against :class:`twin.equipment.truth.TrueSputter` (rate factor, O2-flow bias,
+cap (aim 5 nm) against :class:`twin.hidden.sputter.TrueSputter` (rate factor, O2-flow bias,
 run-to-run spread); the oxidize time is commissioned on the undisturbed truth:
 
 ``cap_drift``  the true deposition/cap rate falls by 3 % of its start value per day (target
@@ -61,18 +61,23 @@ from typing import Any
 import numpy as np
 
 from twin.config import CONFIG_DIR, load_plant
-from twin.config.schema import ControlConfig, FurnaceTruth, PlantConfig, SputterConfig
+from twin.config.schema import ControlConfig, PlantConfig, SputterConfig
 from twin.control.audit import AuditBuffer
 from twin.control.loop import ControlLoop, Plan
 from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
 from twin.control.plant_hooks import sputter_context
 from twin.control.r2r import PlainEwmaController
 from twin.equipment.base import StepResult
-from twin.equipment.truth import TrueFurnace, TrueSputter
+from twin.hidden.config import FurnaceTruth, load_truth
+from twin.hidden.furnace import TrueFurnace
+from twin.hidden.sputter import TrueSputter
 from twin.physics.metrology import measure_thickness_nm
 from twin.physics.oxidation_profile import Profile
 from twin.physics.psd import lognormal
 from twin.plant.sputter import sputter_setpoints
+
+#: The hidden plant the benchmark judges against (the shipped nominal truth file).
+TRUTH = load_truth(None)
 
 PLANT_OVERRIDES = [
     "recipes.oxidation.hold_c=800.0",
@@ -274,7 +279,7 @@ def commission_hold(plant: PlantConfig, recipe: dict[str, float], ctx: Oxidation
     """Hold time that puts the *undisturbed true* furnace on aim (the start-up DOE)."""
     ox = plant.stations.oxidizer
     assert ox is not None
-    tr = ox.truth
+    tr = TRUTH.furnace
     f = tr.rate_factor
     truth_model = FurnaceModel(ox.calibration.model_copy(update={
         "b_factor": f, "ba_factor": f, "c_factor": f}), ox.limits)
@@ -304,8 +309,8 @@ def run(strategy_name: str, scenario_name: str, plant: PlantConfig, n_batches: i
     recipe = recipe_setpoints(plant)
     recipe["hold_min"] = commission_hold(plant, recipe, ctx0, plant.control.aim_nm)
     strat = make_strategy(strategy_name, plant, model, recipe, ctx0)
-    scn = Scenario(scenario_name, ox.truth, rng_scn)
-    furnace = TrueFurnace(ox.truth, ox.limits, rng_truth)
+    scn = Scenario(scenario_name, TRUTH.furnace, rng_scn)
+    furnace = TrueFurnace(TRUTH.furnace, ox.limits, rng_truth)
     load_s = ox.load_unload_h * 3600.0
     lab_delay_s = (lab.turnaround_h + lab.measure_h) * 3600.0
     inbox: list[tuple[float, str, float, float]] = []  # (arrival, batch, measured, hold)
@@ -387,7 +392,7 @@ def run_batch(furnace: TrueFurnace, scn: Scenario, k: int, plan: Plan, strat: St
 
 def cap_truth(scfg: SputterConfig, k: int, t_s: float, onset: list[float]) -> Any:
     """Truth parameters of run ``k`` at ``t_s``: the rate falls linearly after the onset."""
-    base = scfg.truth.model_copy(update={"rate_drift_per_day": 0.0})
+    base = TRUTH.sputter.model_copy(update={"rate_drift_per_day": 0.0})
     if k < ONSET:
         return base
     if not onset:
@@ -411,7 +416,7 @@ def run_cap(strategy_name: str, plant: PlantConfig, n_batches: int, seed: int) -
     ss = np.random.SeedSequence([seed, len(SCENARIOS) + CAP_SCENARIOS.index("cap_drift")])
     rng_truth, rng_lab = (np.random.default_rng(s) for s in ss.spawn(2))
     cfg = plant.control
-    tool = TrueSputter(scfg.truth, scfg.limits, rng_truth, material=material)
+    tool = TrueSputter(TRUTH.sputter, scfg.limits, rng_truth, material=material)
     tool.truth = cap_truth(scfg, 0, 0.0, [])
     recipe = sputter_setpoints(r, material, scfg.calibration.b_factor,
                                scfg.calibration.c_factor)

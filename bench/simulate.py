@@ -46,8 +46,10 @@ import simpy
 
 from twin.config import PlantConfig, load_plant
 from twin.errors import TwinError
+from twin.hidden.run import simulate
+from twin.hidden.world import HiddenPlant
 from twin.plant.plant import Plant
-from twin.plant.run import CountingEnvironment, simulate
+from twin.plant.run import CountingEnvironment
 
 BARE_EVENTS = 300_000
 MIX_EVENTS = 100_000
@@ -184,7 +186,8 @@ def event_mix(cfg: PlantConfig, seed: int, physics: str) -> Counter[str]:
     """Processed events of the plant by kind over ``MIX_DAYS`` days."""
     env = MixEnvironment()
     horizon = MIX_DAYS * 86400.0
-    Plant(cfg, seed, horizon, physics=physics, env=env).run(horizon)
+    Plant(cfg, seed, horizon, tools=HiddenPlant.load(None, cfg, seed, physics=physics),
+          physics=physics, env=env).run(horizon)
     return env.kinds
 
 

@@ -2,7 +2,7 @@
 
 Steps: Idle → Loading → Heating → Holding → Cooling → Complete (plus Held, Aborted).
 The zone temperatures come from the shared true process
-(:class:`twin.equipment.truth.TrueFurnace`, one state per zone): a rate-limited first-order
+(:class:`twin.hidden.furnace.TrueFurnace`, one state per zone): a rate-limited first-order
 lag with seeded noise, reported as the *indicated* (thermocouple) value while the charge sees
 ``indicated + thermocouple offset``. The O2 mass-flow controller shows its setpoint-following
 reading; the gas the charge sees carries the hidden flow bias. While a batch runs, the true
@@ -34,8 +34,9 @@ from connectors.emulators.points import (
 )
 from connectors.emulators.tool import DeviationTimer, ToolCore, flow_deviation, lag
 from twin.config.schema import LabConfig, OxidationRecipe, OxidizerConfig
-from twin.equipment.truth import FurnaceState, TrueFurnace
 from twin.errors import ConfigError, PhysicsError
+from twin.hidden.config import FurnaceTruth
+from twin.hidden.furnace import FurnaceState, TrueFurnace
 from twin.physics.oxidation_profile import Profile
 from twin.physics.psd import lognormal
 
@@ -102,7 +103,7 @@ class FurnaceTool(ToolCore):
     Parameters
     ----------
     cfg : OxidizerConfig
-        Station configuration: limits, truth, PLC emulation settings.
+        Station configuration: limits, PLC emulation settings.
     recipe : OxidationRecipe
         Local recipe.
     material : {'Si', 'Sn'}
@@ -111,6 +112,8 @@ class FurnaceTool(ToolCore):
         Metrology turnaround and noise.
     rng : numpy.random.Generator
         The run's generator; split into truth, lab and instrument streams.
+    truth : FurnaceTruth, optional
+        The hidden process (a truth file's ``[furnace]``); default: a textbook furnace.
     """
 
     KIND: ClassVar[str] = "furnace"
@@ -120,7 +123,8 @@ class FurnaceTool(ToolCore):
     FAULTS: ClassVar[tuple[str, ...]] = ("HeaterRunaway", "O2FlowLoss", "DoorOpen")
 
     def __init__(self, cfg: OxidizerConfig, recipe: OxidationRecipe, material: str,
-                 lab: LabConfig, rng: np.random.Generator) -> None:
+                 lab: LabConfig, rng: np.random.Generator, *,
+                 truth: FurnaceTruth | None = None) -> None:
         truth_rng, lab_rng, self._inst_rng = rng.spawn(3)
         points = furnace_points(cfg)
         self.context_points = furnace_context(cfg)
@@ -131,7 +135,8 @@ class FurnaceTool(ToolCore):
         self.cfg = cfg
         self.recipe = recipe
         self.material = material
-        self.truth = TrueFurnace(cfg.truth, cfg.limits, truth_rng, tau_s=cfg.plc.tau_s)
+        self.truth = TrueFurnace(truth or FurnaceTruth(), cfg.limits, truth_rng,
+                                 tau_s=cfg.plc.tau_s)
         self.zones: list[FurnaceState] = [self.truth.initial_state(temperature_c=recipe.start_c)
                                           for _ in range(cfg.plc.zones)]
         self._held_sp: list[float] = []
@@ -205,7 +210,8 @@ class FurnaceTool(ToolCore):
         if self.step == "Loading" and self.step_elapsed_s >= self.cfg.load_unload_h * 1800.0:
             self._enter("Heating")
         elif self.step == "Heating":
-            band = max(5.0, 3.0 * self.cfg.truth.temperature_noise_c)
+            # The PLC's own settle band (a configured value, not the hidden noise level).
+            band = 5.0
             if all(abs(z.indicated_c - sp[k]) <= band
                    for z, k in zip(self.zones, self._zone_keys(), strict=True)):
                 self._enter("Holding")

@@ -20,28 +20,35 @@ from connectors.emulators.tool import ToolCore
 from twin.config import CONFIG_DIR, DEFAULT_PLANT, load_plant
 from twin.config.schema import PlantConfig
 from twin.errors import UsageError
+from twin.hidden.config import TruthConfig, load_truth, truth_path
+from twin.hidden.world import HiddenPlant
 
 #: Plant file used when ``--config`` is not given: the shipped line that has the tool.
 DEFAULT_CONFIG = {"furnace": DEFAULT_PLANT, "sputter": CONFIG_DIR / "thin_film_line.toml"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def make_tool(kind: str, plant: PlantConfig, seed: int | None, *, source: str = "") -> ToolCore:
-    """The emulated tool of ``kind`` for ``plant``, its streams seeded from ``seed``."""
+def make_tool(kind: str, plant: PlantConfig, seed: int | None, *, source: str = "",
+              truth: TruthConfig | None = None) -> ToolCore:
+    """The emulated tool of ``kind`` for ``plant`` running ``truth`` (default: the shipped
+    nominal truth), its streams seeded from ``seed``."""
     rng = np.random.default_rng(seed)
     where = source or plant.plant.name
+    truth = truth if truth is not None else load_truth(None)
     if kind == "furnace":
         cfg, recipe = plant.stations.oxidizer, plant.recipes.oxidation
         if cfg is None or recipe is None:
             raise UsageError(f"{where}: a furnace needs [stations.oxidizer] and "
                              "[recipes.oxidation]")
-        return FurnaceTool(cfg, recipe, plant.alloy.base, plant.stations.lab, rng)
+        return FurnaceTool(cfg, recipe, plant.alloy.base, plant.stations.lab, rng,
+                           truth=truth.furnace)
     if kind == "sputter":
         scfg, srecipe = plant.stations.sputter, plant.recipes.sputter
         if scfg is None or srecipe is None:
             raise UsageError(f"{where}: a sputter tool needs [stations.sputter] and "
                              "[recipes.sputter]")
-        return SputterTool(scfg, srecipe, plant.alloy.base, plant.stations.lab, rng)
+        return SputterTool(scfg, srecipe, plant.alloy.base, plant.stations.lab, rng,
+                           truth=truth.sputter)
     raise UsageError(f"unknown tool {kind!r} (expected {' or '.join(KINDS)})")
 
 
@@ -49,8 +56,10 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
                  time_factor: float = 1.0, seed: int | None = 0, config: str | Path | None = None,
                  host: str = "127.0.0.1", tick_s: float = 0.1,
                  security: SecuritySettings | None = None,
-                 overrides: Sequence[str] = ()) -> EmulatorServer:
-    """Load the plant file (with ``--set`` overrides) and make the server of one tool."""
+                 overrides: Sequence[str] = (), truth: str | Path | None = None
+                 ) -> EmulatorServer:
+    """Load the plant file (with ``--set`` overrides) and the truth file (a shipped name or
+    a path; default ``nominal``), and make the server of one tool."""
     if kind not in KINDS:
         raise UsageError(f"unknown tool {kind!r} (expected {' or '.join(KINDS)})")
     name = name or f"{kind}1"
@@ -60,7 +69,10 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
         raise UsageError(f"--time-factor must be > 0, got {time_factor}")
     path = Path(config) if config is not None else DEFAULT_CONFIG[kind]
     plant = load_plant(path, overrides)
-    tool = make_tool(kind, plant, seed, source=str(path))
+    tpath = truth_path(truth)
+    hidden = load_truth(tpath)
+    HiddenPlant(hidden, 0, source=str(tpath)).check(plant)
+    tool = make_tool(kind, plant, seed, source=str(path), truth=hidden)
     plc = tool.plc
     chosen = plc.port if port is None else port
     if not 0 <= chosen <= 65535:

@@ -2,7 +2,7 @@
 
 Steps: Idle → PumpDown → Deposit → Oxidize (O2 bleed) → Vent → Complete (plus Held,
 Aborted). Film and cap grow with the shared true process
-(:class:`twin.equipment.truth.TrueSputter`): the coating physics' rates times a drifting,
+(:class:`twin.hidden.sputter.TrueSputter`): the coating physics' rates times a drifting,
 seeded tool factor, with the O2 reaching the target biased against the MFC reading. The
 vacuum, gas and heater readings are instrument models of this PLC (no oxide depends on them
 beyond the setpoints the truth receives).
@@ -33,7 +33,8 @@ from connectors.emulators.points import (
 )
 from connectors.emulators.tool import DeviationTimer, ToolCore, flow_deviation, lag
 from twin.config.schema import LabConfig, SputterConfig, SputterRecipe
-from twin.equipment.truth import SputterState, TrueSputter
+from twin.hidden.config import SputterTruth
+from twin.hidden.sputter import SputterState, TrueSputter
 from twin.physics import coating
 
 ATMOSPHERE_MTORR = 760_000.0
@@ -91,7 +92,8 @@ class SputterTool(ToolCore):
     FAULTS: ClassVar[tuple[str, ...]] = ("VacuumLeak", "ArFlowLoss", "HeaterRunaway")
 
     def __init__(self, cfg: SputterConfig, recipe: SputterRecipe, material: str,
-                 lab: LabConfig, rng: np.random.Generator) -> None:
+                 lab: LabConfig, rng: np.random.Generator, *,
+                 truth: SputterTruth | None = None) -> None:
         truth_rng, lab_rng, self._inst_rng = rng.spawn(3)
         points = sputter_points(cfg)
         local = sputter_recipe(cfg, recipe, material)
@@ -99,7 +101,7 @@ class SputterTool(ToolCore):
         super().__init__(points, local, cfg.plc, lab, lab_rng)
         self.context_points: tuple[Point, ...] = ()
         self.cfg = cfg
-        self.truth = TrueSputter(cfg.truth, cfg.limits, truth_rng, material=material,
+        self.truth = TrueSputter(truth or SputterTruth(), cfg.limits, truth_rng, material=material,
                                  tau_s=cfg.plc.tau_s)
         self.state = SputterState()
         # The monitor's tooling-factor error is a property of this tool: drawn once.

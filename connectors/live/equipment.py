@@ -267,7 +267,7 @@ class OpcUaTool:
         result = StepResult(self.path, step.batch_id, status, start, end, actual=prof,
                             values=self.values(rec, step, end - start), gaps=gaps, fault=fault,
                             truth=LiveLab(self.path, step.batch_id, self.links,
-                                          self.truth_values(rec)))
+                                          self.truth_values(rec)), on_line=True)
         self.links.notify("finished", self.path, step.batch_id,
                           {"result": result, "recorder": rec})
         if not done.triggered:

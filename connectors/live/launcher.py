@@ -42,13 +42,19 @@ class EmulatorProcess:
 
 def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, seed: int,
                    port: int = 0, tick_s: float = 0.05, overrides: tuple[str, ...] = (),
-                   timeout_s: float = 30.0) -> EmulatorProcess:
-    """Start ``anode-twin plc KIND --name NAME --port 0 ...``; wait for its URL line."""
+                   timeout_s: float = 30.0, truth: str | None = None) -> EmulatorProcess:
+    """Start ``anode-twin plc KIND --name NAME --port 0 ...``; wait for its URL line.
+
+    ``truth`` is handed to the PLC as ``--truth`` (the hidden process is the PLC's own
+    business; without it the PLC runs the shipped nominal truth).
+    """
     cmd = [sys.executable, "-m", "twin.cli", "plc", kind, "--name", name, "--port", str(port),
            "--time-factor", f"{time_factor:g}", "--seed", str(seed), "--config", str(config),
            "--tick", f"{tick_s:g}"]
     for item in overrides:
         cmd += ["--set", item]
+    if truth is not None:
+        cmd += ["--truth", str(truth)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # A new session: a Ctrl-C in the terminal reaches the twin, which stops the PLCs itself
     # (in order, after the run is saved) instead of the PLCs dying first.

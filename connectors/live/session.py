@@ -45,6 +45,7 @@ from twin.config.tags import Endpoint, Tag
 from twin.control.audit import AuditRecord
 from twin.control.plant_hooks import furnace_context
 from twin.equipment.base import Equipment, StepResult
+from twin.equipment.modelled import ModelTools
 from twin.live.bridge import RealtimeBridge
 from twin.plant.plant import EquipmentFactory, Plant
 from twin.plant.run import SimulationResult, collect
@@ -70,6 +71,7 @@ class LiveOptions:
     out: Path = Path("runs")
     server: bool = True
     quiet: bool = False
+    truth: str | None = None  # the emulated PLCs' truth (passed on, never read here)
 
 
 @dataclass
@@ -199,7 +201,10 @@ class LiveSession:
         equipment = self._equipment(links)
         warm_s = opts.warmup_days * 86400.0
         horizon = warm_s + opts.hours * HOUR_S
-        self.plant = Plant(self.cfg, opts.seed, horizon, env=self.env, equipment=equipment)
+        # Stations no PLC reports, and the warm-up, run on the twin's own model (a live twin
+        # holds no hidden truth); the loops learn only from batches that ran on the line.
+        self.plant = Plant(self.cfg, opts.seed, horizon, tools=ModelTools(), env=self.env,
+                           equipment=equipment, learn_only_on_line=True)
         if opts.server:
             await self._start_server(list(equipment))
         self.spawn(links.route())
@@ -572,7 +577,7 @@ async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,
     config = opts.plant_file or DEFAULT_PLANT
     jobs = [asyncio.to_thread(start_emulator, kind, name, config=config,
                               time_factor=opts.time_factor, seed=opts.seed + offset + i,
-                              overrides=opts.overrides)
+                              overrides=opts.overrides, truth=opts.truth)
             for i, (kind, name) in enumerate(tools_to_emulate(cfg))]
     started = await asyncio.gather(*jobs, return_exceptions=True)
     ok = [e for e in started if isinstance(e, EmulatorProcess)]

@@ -15,7 +15,8 @@ from twin.control.loop import ControlLoop, loop_mode
 from twin.control.model import FurnaceModel, OxidationContext
 from twin.control.vm import release_basis
 from twin.equipment.base import StepResult
-from twin.equipment.truth import TrueFurnace
+from twin.hidden.config import load_truth
+from twin.hidden.furnace import TrueFurnace
 from twin.physics.metrology import measure_thickness_nm
 
 PATH = "line1.oxidizer1"
@@ -39,7 +40,7 @@ def run_batch(plant: PlantConfig, furnace: TrueFurnace, loop: ControlLoop, k: in
 def furnace(plant: PlantConfig) -> TrueFurnace:
     ox = plant.stations.oxidizer
     assert ox is not None
-    return TrueFurnace(ox.truth, ox.limits, np.random.default_rng(7))
+    return TrueFurnace(load_truth("nominal").furnace, ox.limits, np.random.default_rng(7))
 
 
 def test_vm_learns_and_then_releases_on_prediction(plant: PlantConfig, model: FurnaceModel,

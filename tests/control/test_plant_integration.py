@@ -9,7 +9,7 @@ import pandas as pd
 from twin.cli import main
 from twin.config import load_plant
 from twin.control.audit import read_audit, verify_audit
-from twin.plant.run import simulate
+from twin.hidden.run import simulate
 
 
 def test_simulate_records_vm_and_never_releases_unreliable_batches() -> None:

@@ -21,8 +21,8 @@ from twin.control.plant_hooks import PlantControl, sputter_context
 from twin.control.vm import release_basis
 from twin.equipment.base import StepResult
 from twin.errors import ConfigError
+from twin.hidden.run import simulate
 from twin.physics import coating
-from twin.plant.run import simulate
 from twin.plant.sputter import sputter_setpoints
 
 THIN = CONFIG_DIR / "thin_film_line.toml"

@@ -58,7 +58,7 @@ def test_dew_point_round_trip(dew_c: float) -> None:
 def test_furnace_batch_walks_every_step_and_hides_the_truth() -> None:
     tool = furnace()
     assert run_batch(tool, "B1") == ["Loading", "Heating", "Holding", "Cooling", "Complete"]
-    offset = tool.cfg.truth.thermocouple_offset_c
+    offset = tool.truth.truth.thermocouple_offset_c
     assert offset != 0
     for z in tool.zones:  # the charge sees indicated + offset; the PV is the indicated value
         assert z.true_c == pytest.approx(z.indicated_c + offset)

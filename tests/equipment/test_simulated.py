@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from twin.config.schema import FurnaceLimits, FurnaceTruth, Reliability
+from twin.config.schema import FurnaceLimits, Reliability
 from twin.equipment.base import Equipment, StepRequest, StepResult
-from twin.equipment.simulated import SimulatedFurnace, SimulatedTool
-from twin.equipment.truth import TrueFurnace
+from twin.equipment.simulated import SimulatedTool
+from twin.hidden.config import FurnaceTruth
+from twin.hidden.equipment import SimulatedFurnace
+from twin.hidden.furnace import TrueFurnace
 from twin.plant.breakdowns import FailureClock
 from twin.plant.prediction import LognormalPsd
 

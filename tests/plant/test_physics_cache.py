@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.config import load_plant
-from twin.equipment.truth import TrueFurnace
 from twin.physics.oxidation import Calibration, Profile
+from twin.physics.thermal import lag_profile
 from twin.plant.physics_cache import _SHIFT_GRID, OxidePhysics, _interp_shift
 from twin.plant.prediction import LognormalPsd, predict_oxide
 
@@ -26,18 +25,31 @@ def _setpoints(hold_min: float = 50.0, hold_c: float = 875.0) -> Profile:
 
 def _records(n: int, seed: int, holds_min: Sequence[float] = (50.0,)
              ) -> list[tuple[Profile, LognormalPsd, float, Calibration]]:
-    cfg = load_plant()
-    ox = cfg.stations.oxidizer
-    furnace = TrueFurnace(ox.truth, ox.limits, np.random.default_rng(seed))
+    noise = np.random.default_rng(seed)
     rng = np.random.default_rng(seed + 1)
     out = []
     for i in range(n):
         sp = _setpoints(holds_min[i % len(holds_min)])
-        ind, _true = furnace.run_profile(sp, 60.0, offset_c=float(rng.normal(0, 3)))
+        ind = _record(sp, float(rng.normal(0, 3)), noise)
         psd = LognormalPsd(0.26 * float(np.exp(rng.normal(0, 0.08))), 2.2)
         rf = float(np.exp(rng.normal(0, 0.08)))
         out.append((ind, psd, float(rng.uniform(0, 1.2)), Calibration(rf, rf, rf)))
     return out
+
+
+def _record(sp: Profile, offset_c: float, rng: np.random.Generator) -> Profile:
+    """A furnace-like record of a setpoint profile: the loop's lag (120 s), a load offset that
+    grows with the elevation, and the loop's noise (1 °C stationary, AR(1) at the loop's
+    memory) on a 60 s grid."""
+    lagged = lag_profile(sp, 120.0, dt_s=60.0)
+    t = lagged.temperature_c
+    rise = (t - t[0]) / max(float(t.max() - t[0]), 1.0)
+    phi = float(np.exp(-60.0 / 120.0))
+    noise = np.zeros(t.size)
+    for i in range(1, t.size):
+        noise[i] = phi * noise[i - 1] + np.sqrt(1 - phi**2) * rng.normal()
+    temp = t + offset_c * rise + noise
+    return Profile(lagged.time_s, temp, lagged.po2_atm, lagged.ph2o_atm)
 
 
 def test_fast_matches_exact_within_two_percent():

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twin.config import CONFIG_DIR, load_plant
+from twin.hidden.run import simulate
 from twin.plant.historian import STATES
-from twin.plant.run import simulate
 
 THIN = CONFIG_DIR / "thin_film_line.toml"
 

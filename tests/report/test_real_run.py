@@ -10,7 +10,7 @@ import pytest
 from twin.config import load_plant
 from twin.report import load_run, write_reports
 
-simulate = pytest.importorskip("twin.plant.run", reason="plant model not in this build").simulate
+simulate = pytest.importorskip("twin.hidden.run", reason="plant model not in this build").simulate
 store = pytest.importorskip("twin.store", reason="run-folder store not in this build")
 
 

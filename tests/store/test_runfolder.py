@@ -10,7 +10,7 @@ import pytest
 
 from twin.config import CONFIG_DIR, load_plant
 from twin.errors import UsageError
-from twin.plant.run import simulate
+from twin.hidden.run import simulate
 from twin.store import atomic_write, read_run, write_run, write_table
 
 

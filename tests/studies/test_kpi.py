@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.config import load_plant
-from twin.plant.run import simulate
+from twin.hidden.run import simulate
 from twin.studies import kpi as K
 from twin.studies.model import batch_table, shipped_table, wip_table
 

@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="process seconds per wall-clock second (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hidden true process")
     p.add_argument("--config", help="plant file (default: the shipped line with this tool)")
+    p.add_argument("--truth", default=None, metavar="NAME|FILE",
+                   help="the hidden process the PLC runs: a shipped truth (nominal, "
+                        "aged_furnace, other_kinetics) or a truth file; default nominal")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a plant-file key (checked like the file); repeatable")
     p.add_argument("--tick", type=float, default=0.1, dest="tick_s",
@@ -51,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     server = build_server(args.kind, name=args.name, port=args.port,
                           time_factor=args.time_factor, seed=args.seed, config=args.config,
                           host=args.host, tick_s=args.tick_s, security=security,
-                          overrides=args.overrides)
+                          overrides=args.overrides, truth=args.truth)
     asyncio.run(serve(server, lambda url: print(url, flush=True)))
     return 0

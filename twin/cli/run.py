@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="run folder (default runs/<timestamp>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration key (checked like the file); repeatable")
+    p.add_argument("--truth", default=None, metavar="NAME|FILE",
+                   help="the hidden process the emulated PLCs run (default nominal); the twin "
+                        "never reads it")
     p.add_argument("--no-server", action="store_true",
                    help="do not serve the twin's own OPC UA server")
     p.add_argument("--quiet", action="store_true", help="no live table")
@@ -61,6 +64,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--warmup-days must be in [0, 365], got {args.warmup_days:g}")
     if args.site and args.file:
         raise UsageError("give either a plant file or --site, not both")
+    truth = None
+    if args.truth is not None:
+        if args.site:
+            raise UsageError("--truth sets the emulated PLCs' hidden process; a --site has "
+                             "real PLCs")
+        from twin.hidden.config import load_truth, truth_path
+
+        tpath = truth_path(args.truth)
+        load_truth(tpath)  # a bad truth file stops here, with its one-line error
+        truth = str(tpath.resolve())
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     paths = ([Path(args.site or args.file)] if (args.site or args.file)
              else [DEFAULT_PLANT, CONFIG_DIR / "thin_film_line.toml"])
@@ -74,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed, time_factor=args.time_factor, hours=args.hours,
             warmup_days=args.warmup_days, emulate=not args.site, plant_file=path,
             overrides=tuple(args.overrides), site_dir=path.parent, out=folder,
-            server=not args.no_server, quiet=args.quiet)))
+            server=not args.no_server, quiet=args.quiet, truth=truth)))
     # asyncua logs client notices (session timeout granted, no signing policy on a loopback
     # demo endpoint) as warnings; the gateway reports what matters itself.
     logging.getLogger("asyncua").setLevel(logging.ERROR)

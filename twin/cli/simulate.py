@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="write the run folder (config, seed, Parquet tables) here")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration key (checked like the file); repeatable")
+    p.add_argument("--truth", default=None, metavar="NAME|FILE",
+                   help="the hidden plant the run simulates: a shipped truth (nominal, "
+                        "aged_furnace, other_kinetics) or a truth file; default nominal")
     p.add_argument("--physics", choices=("fast", "exact"), default="fast",
                    help="oxide physics per charge: anchored expansion (fast) or full solve")
     p.set_defaults(func=run)
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     # The model and its tables load here, not when the command line is built: every other
     # command starts without pandas and the plant.
     from twin.config import load_plant
-    from twin.plant.run import simulate, trajectories_frame
+    from twin.hidden.run import simulate
+    from twin.plant.run import trajectories_frame
     from twin.store import write_run
 
     if not (math.isfinite(args.days) and 0 < args.days <= 3660):
@@ -42,14 +46,16 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
     cfg = load_plant(args.file, args.overrides)
-    result = simulate(cfg, args.days, args.seed, physics=args.physics)
-    print(format_summary(result.summary, args.seed))
+    result = simulate(cfg, args.days, args.seed, truth=args.truth, physics=args.physics)
+    print(format_summary(result.summary, args.seed, result.extra.get("truth", "")))
     if args.out:
         folder = write_run(args.out, cfg=cfg, seed=args.seed, days=args.days,
                            tables={"batches": result.batches, "events": result.events,
                                    "states": result.states, "shares": result.shares,
                                    "trajectories": trajectories_frame(result.extra["plant"])},
-                           summary=result.summary, physics=args.physics)
+                           summary=result.summary, physics=args.physics,
+                           extra={"truth": {"name": result.extra["truth"],
+                                            "source": result.extra["truth_source"]}})
         control = getattr(result.extra.get("plant"), "ctx", None)
         if control is not None and control.control is not None:
             # The control loops' audit records, buffered during the run (no I/O in SimPy).
@@ -58,12 +64,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(s: dict[str, Any], seed: int) -> str:
-    """The summary as an aligned text block."""
+def format_summary(s: dict[str, Any], seed: int, truth: str = "") -> str:
+    """The summary as an aligned text block (``truth``: the hidden plant's name)."""
     lo, hi = s["window_nm"]
     made = ", ".join(f"{k} {v}" for k, v in s["units_made"].items())
     lines = [
-        f"plant {s['plant']} ({s['form']}), {s['days']:g} days, seed {seed}",
+        f"plant {s['plant']} ({s['form']}), {s['days']:g} days, seed {seed}"
+        + (f", truth {truth}" if truth else ""),
         f"  output      {s['shipped_units_per_day']:.2f} {s['final_unit']}s/day, "
         f"{s['shipped_kg_per_day']:.1f} kg/day shipped; "
         f"{s['oxide_batches_per_day']:.2f} oxide batches/day",

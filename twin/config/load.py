@@ -104,6 +104,10 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
         return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     key = ".".join(loc)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    if err["type"] == "extra_forbidden" and loc[-1] == "truth" and model is PlantConfig:
+        return (f"{source}: unknown key '{key}': a plant file carries no hidden process; "
+                "put it in a truth file (plant_config/truth/) and pass --truth NAME|FILE"
+                f"{more}")
     if err["type"] == "extra_forbidden":
         expected = _allowed_keys(model, loc[:-1])
         hint = difflib.get_close_matches(loc[-1], expected, n=1)

@@ -195,23 +195,6 @@ class Calibration(Frozen):
     c_factor: float = Field(default=1.0, gt=0, le=20)
 
 
-class FurnaceTruth(Frozen):
-    """Hidden "true" process of an oxidation furnace: seeded, never shown to the twin's model.
-
-    Used by the in-process simulated equipment and by the emulated PLC alike.
-    """
-
-    thermocouple_offset_c: float = Field(default=0.0, ge=-100, le=100,
-                                         description="true minus indicated temperature")
-    o2_flow_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5)
-    rate_factor: float = Field(default=1.0, gt=0, le=10, description="true/twin rate at start")
-    rate_drift_per_day: float = Field(default=0.0, ge=-0.2, le=0.2,
-                                      description="relative drift of the true rate per day")
-    temperature_noise_c: float = Field(default=1.0, ge=0, le=50)
-    thickness_spread_rel: float = Field(default=0.08, ge=0, le=1,
-                                        description="bed-position spread of the true oxide")
-
-
 class FurnaceLimits(Frozen):
     temperature_c: tuple[float, float] = (20.0, 1100.0)
     ramp_c_per_min: tuple[float, float] = (0.5, 20.0)
@@ -302,7 +285,6 @@ class OxidizerConfig(StationBase):
     load_unload_h: float = Field(default=0.5, ge=0)
     limits: FurnaceLimits = FurnaceLimits()
     calibration: Calibration = Calibration()
-    truth: FurnaceTruth = FurnaceTruth()
     plc: FurnacePlc = FurnacePlc()
 
 
@@ -310,13 +292,6 @@ class CoaterConfig(StationBase):
     line_speed_m_min: float = Field(default=20.0, gt=0, le=200)
     dryer_length_m: float = Field(default=40.0, gt=0)
     roll_change_h: float = Field(default=0.3, ge=0)
-
-
-class SputterTruth(Frozen):
-    rate_factor: float = Field(default=1.0, gt=0, le=10)
-    rate_drift_per_day: float = Field(default=0.0, ge=-0.2, le=0.2)
-    o2_flow_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5)
-    thickness_spread_rel: float = Field(default=0.03, ge=0, le=1)
 
 
 class SputterLimits(Frozen):
@@ -339,7 +314,6 @@ class SputterConfig(StationBase):
     load_unload_h: float = Field(default=0.25, ge=0)
     limits: SputterLimits = SputterLimits()
     calibration: Calibration = Calibration()
-    truth: SputterTruth = SputterTruth()
     plc: SputterPlc = SputterPlc()
 
 

@@ -102,12 +102,15 @@ class ControlLoop:
         Where audit records go.
     mode : {'off', 'advisory', 'closed_loop'}, optional
         Overrides the mode the configuration gives this loop.
+    learn_only_on_line : bool
+        Learn only from batches whose step ran on the line's own equipment (a PLC).
     """
 
     def __init__(self, path: str, model: FurnaceModel | SputterCapModel, cfg: ControlConfig,
                  recipe: Mapping[str, float], sink: AuditSink, *,
-                 mode: Mode | None = None) -> None:
+                 mode: Mode | None = None, learn_only_on_line: bool = False) -> None:
         self.path = path
+        self.learn_only_on_line = learn_only_on_line
         self.model = model
         self.cfg = cfg
         self.sink = sink
@@ -262,7 +265,12 @@ class ControlLoop:
         problems = self.vm.record_problems(result, context)
         pred = self.vm.predict(result, context, problems=problems)
         self.predictions[result.batch_id] = pred
-        self._pending[result.batch_id] = _Pending(result, context, pred, tuple(problems))
+        # A batch that ran on simulated equipment of a live twin (its warm-up, a tool it only
+        # models) is not the line: its lab result never calibrates the line's tool.
+        unlearnt = (("ran on the twin's simulated equipment, not on the line",)
+                    if self.learn_only_on_line and not result.on_line else ())
+        self._pending[result.batch_id] = _Pending(result, context, pred,
+                                                  tuple(problems) + unlearnt)
         while len(self._pending) > MAX_PENDING:
             self._pending.popitem(last=False)
         basis, why = release_basis(pred, self.cfg.window_nm)

@@ -32,11 +32,15 @@ class PlantControl:
         Fast physics for single predictions (see :class:`FurnaceModel`).
     sink : AuditSink, optional
         Where records go; a fresh :class:`AuditBuffer` by default.
+    learn_only_on_line : bool
+        Learn only from batches that ran on the line (a PLC): a live twin never calibrates on
+        its own simulated warm-up or on tools it only models.
     """
 
     def __init__(self, cfg: PlantConfig, *, evaluator: Evaluator | None = None,
-                 sink: AuditSink | None = None) -> None:
+                 sink: AuditSink | None = None, learn_only_on_line: bool = False) -> None:
         self.cfg = cfg
+        self.learn_only_on_line = learn_only_on_line
         self.evaluator = evaluator
         self.sink: AuditSink = sink if sink is not None else AuditBuffer()
         self.loops: dict[str, ControlLoop] = {}
@@ -46,7 +50,8 @@ class PlantControl:
         """The loop of the furnace at ``path`` (created on first use)."""
         if path not in self.loops:
             model = FurnaceModel(ocfg.calibration, ocfg.limits, evaluator=self.evaluator)
-            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink)
+            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
+                                           learn_only_on_line=self.learn_only_on_line)
         return self.loops[path]
 
     def sputter_loop(self, path: str, scfg: SputterConfig,
@@ -59,7 +64,8 @@ class PlantControl:
         """
         if path not in self.loops:
             model = SputterCapModel(scfg.calibration, scfg.limits, self.cfg.alloy.base)
-            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink)
+            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
+                                           learn_only_on_line=self.learn_only_on_line)
         return self.loops[path]
 
     def write_audit(self, run_dir: str | Path) -> int:

@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import simpy
+
+if TYPE_CHECKING:
+    from twin.config.schema import OxidizerConfig, SputterConfig
+    from twin.plant.breakdowns import FailureClock
 
 StepStatus = Literal["ok", "aborted", "gap"]
 """``ok``: ran to the end; ``aborted``: stopped early (fault, trip, operator abort);
@@ -81,6 +85,8 @@ class StepResult:
     truth : Any
         Simulated equipment only: an opaque handle to the hidden true result (e.g. the true
         oxide) that the lab can measure. The twin's prediction never reads it.
+    on_line : bool
+        The step ran on the line's own equipment (a PLC), not on simulated equipment.
     """
 
     path: str
@@ -93,6 +99,7 @@ class StepResult:
     gaps: tuple[tuple[float, float], ...] = ()
     fault: str = ""
     truth: Any = None
+    on_line: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -125,6 +132,26 @@ class Equipment(Protocol):
     def maintain(self, env: simpy.Environment,
                  duration_s: float) -> Generator[simpy.Event, Any, float]:
         """Planned maintenance of ``duration_s``; return the time it took, s."""
+        ...
+
+
+class ToolProvider(Protocol):
+    """Where a plant model's furnaces and sputter tools come from: the world it runs in.
+
+    A simulated run gets them from the hidden plant (:class:`twin.hidden.world.HiddenPlant`,
+    the true process of a truth file); a live twin's stations that no PLC reports get them
+    from the twin's own model (:class:`twin.equipment.modelled.ModelTools`). The plant model
+    only runs steps on what it is given; it never reads through it.
+    """
+
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
+                offset_sd_c: float = 0.0) -> Equipment:
+        """The oxidation furnace at ``path``."""
+        ...
+
+    def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,
+                material: str) -> Equipment:
+        """The sputter tool at ``path`` (target ``material``)."""
         ...
 
 

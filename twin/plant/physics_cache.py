@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from twin.equipment.truth import TrueFurnace, spread_oxide
 from twin.physics.oxidation import (
     Calibration,
     OxideDistribution,
@@ -302,25 +301,6 @@ class OxidePhysics:
                                  initial_nm=initial_nm, growth=growth)
         return self.evaluate(actual, psd, material=material, calibration=calibration,
                              initial_nm=initial_nm, growth=growth)
-
-    def truth_fn(self, true: TrueFurnace) -> Callable[[Profile, dict[str, Any], float], Any]:
-        """The hidden true oxide of a furnace, as the simulated furnace's ``oxide_fn``."""
-
-        def oxide(profile: Profile, ctx: dict[str, Any], t_s: float) -> OxideDistribution:
-            if self.mode == "exact":
-                self.exact_calls += 1
-                return true.true_oxide(profile, as_distribution(ctx["psd"]),
-                                       material=ctx["material"],
-                                       initial_nm=ctx["initial_nm"], t_s=t_s,
-                                       **ctx.get("growth", {}))
-            rf = true.rate_factor(t_s)
-            ln_rf = math.log(rf)
-            dist = self._evaluate(profile, ctx["psd"], ctx["material"], (ln_rf, ln_rf, ln_rf),
-                                  lambda: Calibration(rf, rf, rf), ctx["initial_nm"],
-                                  ctx.get("growth", {}))
-            return spread_oxide(dist, true.rng, true.truth.thickness_spread_rel)
-
-        return oxide
 
     def evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
                  calibration: Calibration, initial_nm: float,

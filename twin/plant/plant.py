@@ -22,9 +22,8 @@ import simpy
 
 from twin.config.schema import Alloy, PlantConfig
 from twin.control.plant_hooks import PlantControl, physics_evaluator
-from twin.equipment.base import Equipment
-from twin.equipment.simulated import SimulatedFurnace, SimulatedSputter, SimulatedTool
-from twin.equipment.truth import TrueFurnace, TrueSputter
+from twin.equipment.base import Equipment, ToolProvider
+from twin.equipment.simulated import SimulatedTool
 from twin.errors import ConfigError
 from twin.plant.batches import Ledger
 from twin.plant.breakdowns import FailureClock
@@ -56,8 +55,12 @@ class Plant:
         Run seed (all randomness derives from it).
     horizon_s : float
         Planned run length, s (sizes the daily disturbance series).
+    tools : ToolProvider
+        Where the furnaces and sputter tools come from: the hidden plant of a simulated run
+        (:class:`twin.hidden.world.HiddenPlant`) or the twin's own model
+        (:class:`twin.equipment.modelled.ModelTools`). The model only runs steps on them.
     physics : {'fast', 'exact'}
-        Oxide physics evaluation (see :mod:`twin.plant.physics_cache`).
+        The twin's oxide physics evaluation (see :mod:`twin.plant.physics_cache`).
     env : simpy.Environment, optional
         Environment to build in (a counting one for the benchmark).
     equipment : mapping of str to callable, optional
@@ -65,11 +68,15 @@ class Plant:
         the station uses instead of the simulated one it is given (the live twin's OPC UA
         tools, which may delegate to the simulated tool before they go live); the model is
         otherwise unchanged.
+    learn_only_on_line : bool
+        The control loops learn only from lab results of batches that ran on the line (a
+        PLC), never from simulated equipment (a live twin's warm-up and unconnected tools).
     """
 
-    def __init__(self, cfg: PlantConfig, seed: int, horizon_s: float, *,
+    def __init__(self, cfg: PlantConfig, seed: int, horizon_s: float, *, tools: ToolProvider,
                  physics: str = "fast", env: simpy.Environment | None = None,
-                 equipment: Mapping[str, EquipmentFactory] | None = None) -> None:
+                 equipment: Mapping[str, EquipmentFactory] | None = None,
+                 learn_only_on_line: bool = False) -> None:
         self.cfg = cfg
         # Live equipment by component path (OPC UA tools); every other station is simulated.
         self.live_equipment: Mapping[str, EquipmentFactory] = dict(equipment or {})
@@ -84,15 +91,16 @@ class Plant:
                            humidity_rh=_humidity(cfg, horizon_s,
                                                  self.rng.stream("ambient.humidity")),
                            physics=OxidePhysics(physics))
-        self.ctx.control = PlantControl(cfg, evaluator=physics_evaluator(self.ctx.physics))
+        self.ctx.control = PlantControl(cfg, evaluator=physics_evaluator(self.ctx.physics),
+                                        learn_only_on_line=learn_only_on_line)
         _check_crew(cfg)
         self.machines: list[Machine] = []
         self.buffers: list[Buffer] = []
         self.lab = Lab(self.ctx, self.root, cfg.stations.lab)
         if cfg.plant.form == "powder":
-            self._powder()
+            self._powder(tools)
         else:
-            self._thin_film()
+            self._thin_film(tools)
 
     # -- helpers -----------------------------------------------------------------------------
     def _equip(self, path: str, simulated: Equipment) -> Equipment:
@@ -118,7 +126,7 @@ class Plant:
             unit.row["shipped_s"] = self.env.now
 
     # -- lines -------------------------------------------------------------------------------
-    def _powder(self) -> None:
+    def _powder(self, tools: ToolProvider) -> None:
         cfg, ctx, st = self.cfg, self.ctx, self.cfg.stations
         assert st.melter and st.mill and st.oxidizer and st.coater
         camps: list[tuple[Alloy, int]] = ([(c, c.heats) for c in cfg.production.campaigns]
@@ -138,12 +146,9 @@ class Plant:
             self.machines.append(Mill(ctx, name, self.root, st.mill, eq, melt_out, mill_out))
         for name in station_names("oxidizer", st.oxidizer.count):
             path = f"{line}.{name}"
-            true = TrueFurnace(st.oxidizer.truth, st.oxidizer.limits,
-                               self.rng.stream(f"{path}.truth"))
-            furnace = self._equip(path, SimulatedFurnace(
-                path, self._clock(path, st.oxidizer), true,
-                offset_sd_c=cfg.disturbances.furnace_temperature_sd_c,
-                oxide_fn=ctx.physics.truth_fn(true)))
+            furnace = self._equip(path, tools.furnace(
+                path, st.oxidizer, self._clock(path, st.oxidizer),
+                offset_sd_c=cfg.disturbances.furnace_temperature_sd_c))
             self.machines.append(Oxidizer(ctx, name, self.root, st.oxidizer, furnace, mill_out,
                                           ox_out, rework, self.lab))
         for name in station_names("coater", st.coater.count):
@@ -151,17 +156,16 @@ class Plant:
             self.machines.append(Coater(ctx, name, self.root, st.coater, eq, ox_out, coat_out))
         self._ship(coat_out)
 
-    def _thin_film(self) -> None:
+    def _thin_film(self, tools: ToolProvider) -> None:
         cfg, ctx, st = self.cfg, self.ctx, self.cfg.stations
         assert st.sputter is not None
         out = self._buffer("sputter_out", st.sputter.buffer_out)
         line = self.root.path
         for name in station_names("sputter", st.sputter.count):
             path = f"{line}.{name}"
-            true = TrueSputter(st.sputter.truth, st.sputter.limits,
-                               self.rng.stream(f"{path}.truth"), material=cfg.alloy.base)
-            sputter = self._equip(path, SimulatedSputter(path, self._clock(path, st.sputter),
-                                                         true))
+            sputter = self._equip(path, tools.sputter(path, st.sputter,
+                                                      self._clock(path, st.sputter),
+                                                      material=cfg.alloy.base))
             self.machines.append(Sputter(ctx, name, self.root, st.sputter, sputter, out,
                                          self.lab))
         self._ship(out)

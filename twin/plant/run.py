@@ -11,6 +11,7 @@ import pandas as pd
 import simpy
 
 from twin.config.schema import PlantConfig
+from twin.equipment.base import ToolProvider
 from twin.plant.plant import Plant
 
 DAY_S = 86400.0
@@ -60,8 +61,8 @@ class SimulationResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def simulate(plant_cfg: PlantConfig, days: float, seed: int, *, physics: str = "fast",
-             count_events: bool = True) -> SimulationResult:
+def simulate(plant_cfg: PlantConfig, days: float, seed: int, *, tools: ToolProvider,
+             physics: str = "fast", count_events: bool = True) -> SimulationResult:
     """Simulate ``days`` of the plant with ``seed``.
 
     Parameters
@@ -72,6 +73,9 @@ def simulate(plant_cfg: PlantConfig, days: float, seed: int, *, physics: str = "
         Horizon, days (> 0).
     seed : int
         Run seed: the same seed gives the same tables.
+    tools : ToolProvider
+        The world the furnaces and sputter tools come from (a simulated run passes the hidden
+        plant of a truth file: :func:`twin.hidden.simulate` does).
     physics : {'fast', 'exact'}
         Oxide physics evaluation (see :mod:`twin.plant.physics_cache`).
     count_events : bool
@@ -85,7 +89,7 @@ def simulate(plant_cfg: PlantConfig, days: float, seed: int, *, physics: str = "
         raise ValueError(f"days must be > 0, got {days}")
     horizon = days * DAY_S
     env: simpy.Environment = CountingEnvironment() if count_events else simpy.Environment()
-    plant = Plant(plant_cfg, seed, horizon, physics=physics, env=env)
+    plant = Plant(plant_cfg, seed, horizon, tools=tools, physics=physics, env=env)
     t0 = time.perf_counter()
     plant.run(horizon)
     wall = time.perf_counter() - t0

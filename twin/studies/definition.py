@@ -68,6 +68,9 @@ class StudyInfo(_Frozen):
     description: str = ""
     plant: str = Field(default="", description="plant file, relative to the study file; "
                                                 "empty: the default plant")
+    truth: str = Field(default="nominal",
+                       description="the hidden plant the scenarios run on: a shipped truth "
+                                   "name or a truth file relative to the study file")
     set: tuple[str, ...] = Field(default=(), description="overrides applied to every scenario")
     days: float = Field(gt=0, le=3660, description="horizon of one replication")
     warmup_days: float | Literal["auto"] = "auto"
@@ -161,6 +164,7 @@ class Scenario:
     description: str
     overrides: tuple[str, ...]
     plant: PlantConfig
+    truth: str = "nominal"
 
     def run_key(self, days: float, seed: int, bucket_h: float) -> str:
         """Hash of everything that determines this scenario's replications (16 hex digits).
@@ -169,10 +173,12 @@ class Scenario:
         bucket reuse each other's stored replications; any change makes a new key.
         """
         from twin import __version__
+        from twin.hidden.config import load_truth
 
+        truth = load_truth(self.truth).model_dump(mode="json")
         blob = json.dumps({"plant": self.plant.model_dump(mode="json"), "days": days,
-                           "seed": seed, "bucket_h": bucket_h, "twin": __version__},
-                          sort_keys=True)
+                           "seed": seed, "bucket_h": bucket_h, "twin": __version__,
+                           "truth": truth}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -237,6 +243,7 @@ def load_study(path: str | Path, *, days: float | None = None,
         plant_data = read_toml(plant_path)
     except ConfigError as exc:
         raise ConfigError(f"{p}: key 'study.plant': {exc}") from None
+    truth = _truth_ref(p, info.truth)
     scenarios = []
     for name, sc in spec.scenarios.items():
         overrides = (*info.set, *sc.set)
@@ -247,7 +254,8 @@ def load_study(path: str | Path, *, days: float | None = None,
         except ConfigError as exc:
             raise ConfigError(f"{p}: scenario '{name}': {exc}") from None
         plant = validate_model(PlantConfig, data, source)
-        scenarios.append(Scenario(name, sc.description, overrides, plant))
+        _check_truth(p, truth, plant)
+        scenarios.append(Scenario(name, sc.description, overrides, plant, truth))
     horizon = info.days if days is None else float(days)
     if horizon <= 0:
         raise ConfigError(f"--days must be > 0, got {days}")
@@ -268,3 +276,28 @@ def load_study(path: str | Path, *, days: float | None = None,
         bucket_h=info.bucket_h, base=info.base or scenarios[0].name,
         kpis=tuple(info.kpis), precision=precision, scenarios=tuple(scenarios),
     )
+
+
+def _truth_ref(study: Path, ref: str) -> str:
+    """A study's truth: a shipped name as it is, a file relative to the study file."""
+    from twin.hidden.config import truth_path
+
+    if "/" in ref or "\\" in ref or ref.endswith(".toml"):
+        return str((study.parent / ref).resolve())
+    try:
+        truth_path(ref)
+    except ConfigError as exc:
+        raise ConfigError(f"{study}: key 'study.truth': {exc}") from None
+    return ref
+
+
+def _check_truth(study: Path, truth: str, plant: PlantConfig) -> None:
+    """Load the truth once for a scenario (a bad file is an error naming the study)."""
+    from twin.hidden.config import load_truth, truth_path
+    from twin.hidden.world import HiddenPlant
+
+    path = truth_path(truth)
+    try:
+        HiddenPlant(load_truth(path), 0, source=str(path)).check(plant)
+    except ConfigError as exc:
+        raise ConfigError(f"{study}: key 'study.truth': {exc}") from None

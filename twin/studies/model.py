@@ -1,6 +1,6 @@
 """The bridge from the plant model to a study replication.
 
-:func:`replicate` runs :func:`twin.plant.run.simulate` once and reduces its tables (state
+:func:`replicate` runs :func:`twin.hidden.run.simulate` once and reduces its tables (state
 intervals and batch records) to the bucket table of :mod:`twin.studies.kpi`. It only reads the
 plant's documented result tables.
 
@@ -77,7 +77,8 @@ def wip_table(batches: pd.DataFrame, form: str, events: pd.DataFrame) -> pd.Data
     return pd.DataFrame({"time_s": times[order], "wip_kg": np.cumsum(deltas[order])})
 
 
-def replicate(plant: PlantConfig, days: float, seed: int, bucket_h: float) -> pd.DataFrame:
+def replicate(plant: PlantConfig, days: float, seed: int, bucket_h: float, *,
+              truth: str = "nominal") -> pd.DataFrame:
     """Run one replication of ``plant`` and return its bucket table.
 
     Parameters
@@ -90,15 +91,17 @@ def replicate(plant: PlantConfig, days: float, seed: int, bucket_h: float) -> pd
         Replication seed (the plant derives all its random streams from it).
     bucket_h : float
         Bucket width, h.
+    truth : str
+        The hidden plant the replication runs on (a shipped truth name or a file).
 
     Returns
     -------
     DataFrame
         See :func:`twin.studies.kpi.bucket_series`.
     """
-    from twin.plant.run import simulate
+    from twin.hidden.run import simulate
 
-    res = simulate(plant, days, seed, count_events=False)
+    res = simulate(plant, days, seed, truth=truth, count_events=False)
     form = plant.plant.form
     b = res.batches
     states = res.states[["path", "state", "start_s", "end_s"]]

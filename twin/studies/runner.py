@@ -63,6 +63,7 @@ class Task:
     plant: PlantConfig
     days: float
     bucket_h: float
+    truth: str = "nominal"
 
 
 def run_task(task: Task, model: Model | None = None) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def run_task(task: Task, model: Model | None = None) -> pd.DataFrame:
     if model is None:
         from twin.studies.model import replicate
 
-        return replicate(task.plant, task.days, task.seed, task.bucket_h)
+        return replicate(task.plant, task.days, task.seed, task.bucket_h, truth=task.truth)
     return model(task.plant, task.days, task.seed, task.bucket_h)
 
 
@@ -132,7 +133,7 @@ def make_tasks(study: Study, replications: Sequence[int]) -> list[Task]:
     """Tasks for the given replication numbers of every scenario, replication-major."""
     return [
         Task(sc.name, r, sc.run_key(study.days, study.seed, study.bucket_h),
-             replication_seed(study.seed, r), sc.plant, study.days, study.bucket_h)
+             replication_seed(study.seed, r), sc.plant, study.days, study.bucket_h, sc.truth)
         for r in replications for sc in study.scenarios
     ]
 

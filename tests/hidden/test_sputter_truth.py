@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.config.schema import SputterLimits, SputterTruth
-from twin.equipment.truth import SputterState, TrueSputter
+from twin.config.schema import SputterLimits
 from twin.errors import PhysicsError
+from twin.hidden.config import SputterTruth
+from twin.hidden.sputter import SputterState, TrueSputter
 from twin.physics import coating
 
 SP = {"power_w": 250.0, "pressure_mtorr": 8.0, "ar_sccm": 25.0, "o2_sccm": 3.5,

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from twin.config import CONFIG_DIR, load_plant
-from twin.config.schema import FurnaceLimits, FurnaceTruth, SputterLimits, SputterTruth
-from twin.equipment.truth import FurnaceState, TrueFurnace, TrueSputter
+from twin.config.schema import FurnaceLimits, SputterLimits
+from twin.hidden.config import FurnaceTruth, SputterTruth, load_truth
+from twin.hidden.furnace import FurnaceState, TrueFurnace
+from twin.hidden.sputter import SputterState, TrueSputter
 from twin.physics.oxidation import Profile
 from twin.plant.prediction import LognormalPsd
 
@@ -103,12 +105,13 @@ def test_sputter_truth_biases_flow_and_scales_rates():
     nominal = TrueSputter(SputterTruth(thickness_spread_rel=0.0), SputterLimits(),
                           np.random.default_rng(0)).run_recipe(sp, 0.0)
     assert nominal["film_nm"] == pytest.approx(140.0, rel=1e-6)  # 1.4 nm/min reference
-    biased = TrueSputter(cfg.truth, cfg.limits, np.random.default_rng(0)).run_recipe(sp, 0.0)
-    assert biased["o2_sccm"] == pytest.approx(3.5 * (1 + cfg.truth.o2_flow_bias_rel))
+    truth = load_truth("nominal").sputter
+    biased = TrueSputter(truth, cfg.limits, np.random.default_rng(0)).run_recipe(sp, 0.0)
+    assert biased["o2_sccm"] == pytest.approx(3.5 * (1 + truth.o2_flow_bias_rel))
     assert biased["film_nm"] != nominal["film_nm"]
     ts = TrueSputter(SputterTruth(thickness_spread_rel=0.0), SputterLimits(),
                      np.random.default_rng(0))
-    s = ts.step(ts_state := __import__("twin.equipment.truth", fromlist=["x"]).SputterState(),
+    s = ts.step(ts_state := SputterState(),
                 sp, 60.0, mode="deposit")
     assert s.film_nm > 0 and ts_state.film_nm == 0
     with pytest.raises(ValueError, match="mode"):

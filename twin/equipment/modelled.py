@@ -1,0 +1,117 @@
+"""Furnaces and sputter tools simulated by the twin's own model (no hidden truth).
+
+A live twin runs its stations on the PLCs that report them; a station no PLC reports (a second
+sputter tool, the line before the twin joins it) still has to run in the model. It runs here on
+what the twin itself believes: the furnace's temperature loop as the plant file describes it
+(its setpoint through a first-order lag of ``plc.tau_s``), the oxide and cap the twin's physics
+predicts at the tool's configured calibration. Nothing here knows a truth file; the lab of such
+a station measures the model's own value (with the lab's noise), and the live twin never learns
+its calibration from those results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from twin.config.schema import OxidizerConfig, SputterConfig
+from twin.equipment.base import Equipment, StepRequest, StepResult, StepStatus
+from twin.equipment.simulated import (
+    FURNACE_DT_S,
+    SimulatedTool,
+    profile_values,
+    sputter_readback,
+    truncate,
+)
+from twin.physics.oxidation import Calibration
+from twin.physics.oxidation_profile import Profile
+from twin.physics.thermal import lag_profile
+from twin.plant.breakdowns import FailureClock
+from twin.plant.physics_cache import OxidePhysics
+from twin.plant.prediction import calibration as configured
+from twin.plant.prediction import predict_cap
+
+
+class ModelTools:
+    """Tool provider whose furnaces and sputter tools run the twin's own model.
+
+    Parameters
+    ----------
+    physics : OxidePhysics, optional
+        Oxide physics to evaluate charges with (a fresh cache by default).
+    """
+
+    def __init__(self, physics: OxidePhysics | None = None) -> None:
+        self.physics = physics if physics is not None else OxidePhysics("fast")
+
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
+                offset_sd_c: float = 0.0) -> Equipment:
+        """A furnace that runs its setpoints through the configured loop lag."""
+        return ModelFurnace(path, clock, cfg, self.physics)
+
+    def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,
+                material: str) -> Equipment:
+        """A sputter tool whose film and cap are the twin's coating model."""
+        return ModelSputter(path, clock, cfg, material)
+
+
+class ModelFurnace(SimulatedTool):
+    """An oxidation furnace as the twin models it (see the module notes)."""
+
+    def __init__(self, path: str, clock: FailureClock, cfg: OxidizerConfig,
+                 physics: OxidePhysics) -> None:
+        super().__init__(path, clock)
+        self.cfg = cfg
+        self.physics = physics
+        self.calibration: Calibration = configured(cfg.calibration)
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Run the ramp-hold-cool profile; the record is the setpoint through the loop lag."""
+        sp = dict(step.setpoints)
+        planned = Profile.ramp_hold(start_c=sp["start_c"], hold_c=sp["hold_c"],
+                                    ramp_c_per_min=sp["ramp_c_per_min"],
+                                    hold_s=sp["hold_min"] * 60.0,
+                                    cool_c_per_min=sp["cool_c_per_min"], po2_atm=sp["po2_atm"],
+                                    ph2o_atm=sp.get("ph2o_atm", 0.0))
+        record = lag_profile(planned, self.cfg.plc.tau_s, dt_s=FURNACE_DT_S)
+        duration = planned.duration_s
+        start, fail_at = yield from self._run(env, step, duration)
+        status: StepStatus = "ok"
+        if fail_at is not None:
+            record, status = truncate(record, fail_at), "aborted"
+        ctx = dict(step.context)
+        oxide = self.physics.predict(record, ctx["psd"], material=ctx["material"],
+                                     calibration=self.calibration,
+                                     initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
+        values = profile_values(record, sp["hold_c"])
+        if fail_at is not None:
+            values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
+        return StepResult(self.path, step.batch_id, status, start, env.now, actual=record,
+                          values=values, fault="breakdown" if fail_at is not None else "",
+                          truth=oxide)
+
+
+class ModelSputter(SimulatedTool):
+    """A sputter tool as the twin models it: read-back equals the clipped setpoints."""
+
+    def __init__(self, path: str, clock: FailureClock, cfg: SputterConfig,
+                 material: str) -> None:
+        super().__init__(path, clock)
+        self.cfg = cfg
+        self.material = material
+        self.calibration: Calibration = configured(cfg.calibration)
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Deposit then oxidize; the film and cap are what the twin's model predicts."""
+        sp = dict(step.setpoints)
+        duration = 60.0 * (sp["deposit_min"] + sp.get("oxidize_min", 0.0))
+        start, fail_at = yield from self._run(env, step, duration)
+        values = sputter_readback(sp, self.cfg.limits, fail_at, env.now - start)
+        truth = predict_cap(values, material=self.material, calibration=self.calibration)
+        status: StepStatus = "ok" if fail_at is None else "aborted"
+        return StepResult(self.path, step.batch_id, status, start, env.now, values=values,
+                          truth=truth, fault="" if fail_at is None else "breakdown")

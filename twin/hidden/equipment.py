@@ -1,0 +1,141 @@
+"""The hidden plant's furnaces and sputter tools as equipment a plant model runs on.
+
+Each class implements :class:`twin.equipment.base.Equipment` on top of the generic
+:class:`~twin.equipment.simulated.SimulatedTool` (durations, breakdowns, repairs). They run the
+hidden true process and return what their PLC would report (indicated values, read-back
+setpoints), with the truth as an opaque handle that only the lab reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from twin.equipment.base import StepRequest, StepResult, StepStatus
+from twin.equipment.simulated import (
+    FURNACE_DT_S,
+    SimulatedTool,
+    binned,
+    profile_values,
+    sputter_readback,
+    truncate,
+)
+from twin.hidden.furnace import TrueFurnace
+from twin.hidden.sputter import TrueSputter
+from twin.physics.oxidation_profile import Profile
+from twin.plant.breakdowns import FailureClock
+
+
+class SimulatedFurnace(SimulatedTool):
+    """Controlled-oxidation furnace running the hidden true process.
+
+    Setpoints of an ``oxidize`` step: ``start_c``, ``hold_c``, ``ramp_c_per_min``,
+    ``hold_min``, ``cool_c_per_min``, ``po2_atm``, ``ph2o_atm``. Context: ``psd``,
+    ``material``, ``initial_nm`` and the growth options (``orientation``, ``thin_model``,
+    ``si_area_fraction``, ``copper``).
+
+    Parameters
+    ----------
+    path : str
+    clock : FailureClock
+    true : TrueFurnace
+        The hidden process.
+    offset_sd_c : float
+        Per-charge temperature-offset disturbance (controller and load), °C; seen by the PLC.
+    oxide_fn : callable, optional
+        ``(true_profile, context, t_s) -> OxideDistribution``; default
+        :meth:`TrueFurnace.true_oxide`. The plant passes a cached, vectorised evaluator.
+    """
+
+    def __init__(self, path: str, clock: FailureClock, true: TrueFurnace, *,
+                 offset_sd_c: float = 0.0,
+                 oxide_fn: Callable[[Profile, dict[str, Any], float], Any] | None = None) -> None:
+        super().__init__(path, clock)
+        self.true = true
+        self.offset_sd_c = offset_sd_c
+        self.oxide_fn = oxide_fn
+        self._profiles: dict[tuple[tuple[str, float], ...], Profile] = {}
+
+    def setpoint_profile(self, sp: dict[str, float]) -> Profile:
+        """The ramp-hold-cool setpoint profile of a step (cached per set of setpoints)."""
+        key = tuple(sorted(sp.items()))
+        prof = self._profiles.get(key)
+        if prof is None:
+            prof = self._profiles[key] = self._ramp_hold(sp)
+        return prof
+
+    @staticmethod
+    def _ramp_hold(sp: dict[str, float]) -> Profile:
+        return Profile.ramp_hold(start_c=sp["start_c"], hold_c=sp["hold_c"],
+                                 ramp_c_per_min=sp["ramp_c_per_min"],
+                                 hold_s=sp["hold_min"] * 60.0,
+                                 cool_c_per_min=sp["cool_c_per_min"], po2_atm=sp["po2_atm"],
+                                 ph2o_atm=sp.get("ph2o_atm", 0.0))
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Run the profile; report the indicated record; keep the true oxide as truth."""
+        sp = dict(step.setpoints)
+        sp_prof = self.setpoint_profile(sp)
+        t0 = float(env.now)
+        offset = (float(self.true.rng.normal(0.0, self.offset_sd_c))
+                  if self.offset_sd_c > 0 else 0.0)
+        indicated, true = self.true.run_profile(sp_prof, FURNACE_DT_S, t0_s=t0,
+                                                offset_c=offset)
+        duration = sp_prof.duration_s
+        start, fail_at = yield from self._run(env, step, duration)
+        status: StepStatus = "ok"
+        if fail_at is not None:
+            indicated, true = truncate(indicated, fail_at), truncate(true, fail_at)
+            status = "aborted"
+        ctx = dict(step.context)
+        truth = (self.oxide_fn(true, ctx, t0) if self.oxide_fn is not None else
+                 self.true.true_oxide(true, binned(ctx["psd"]), material=ctx["material"],
+                                      initial_nm=ctx["initial_nm"], t_s=t0,
+                                      **ctx.get("growth", {})))
+        values = profile_values(indicated, sp["hold_c"])
+        if fail_at is not None:
+            values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
+        return StepResult(self.path, step.batch_id, status, start, env.now, actual=indicated,
+                          values=values, fault="breakdown" if fail_at is not None else "",
+                          truth=truth)
+
+
+
+class SimulatedSputter(SimulatedTool):
+    """Magnetron sputter tool running the hidden true deposition and cap rates.
+
+    Setpoints of a ``sputter`` step: ``power_w``, ``pressure_mtorr``, ``ar_sccm``,
+    ``o2_sccm``, ``deposit_min``, ``oxidize_min`` (and ``substrate_temperature_c``). The
+    report carries what the tool's controllers read back (clipped setpoints: the O2 flow
+    controller's bias is part of the hidden truth); the truth is the true film and cap.
+    """
+
+    def __init__(self, path: str, clock: FailureClock, true: TrueSputter) -> None:
+        super().__init__(path, clock)
+        self.true = true
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Deposit then oxidize; an aborted run keeps the part it finished."""
+        sp = dict(step.setpoints)
+        duration = 60.0 * (sp["deposit_min"] + sp.get("oxidize_min", 0.0))
+        t0 = float(env.now)
+        start, fail_at = yield from self._run(env, step, duration)
+        truth = self.true.run_recipe(sp, t0)
+        if fail_at is not None:
+            # The part of the run that happened: film first, then the cap.
+            dep_s = 60.0 * sp["deposit_min"]
+            truth["film_nm"] *= min(1.0, fail_at / dep_s) if dep_s > 0 else 1.0
+            cap_s = duration - dep_s
+            truth["cap_nm"] *= max(0.0, (fail_at - dep_s) / cap_s) if cap_s > 0 else 0.0
+        # The tool reports its controllers' read-back (the O2 flow controller's bias is
+        # part of the hidden truth: its reading is the clipped setpoint).
+        reported = sputter_readback(sp, self.true.limits, fail_at, env.now - start)
+        if fail_at is None:
+            return StepResult(self.path, step.batch_id, "ok", start, env.now,
+                              values=reported, truth=truth)
+        return StepResult(self.path, step.batch_id, "aborted", start, env.now,
+                          values=reported, truth=truth, fault="breakdown")

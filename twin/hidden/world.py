@@ -1,0 +1,128 @@
+"""The hidden plant behind a simulated run: the equipment a plant model runs on.
+
+:class:`HiddenPlant` builds, for each furnace and sputter tool of a plant file, simulated
+equipment running the true process of a truth file. A plant model receives it as its
+:class:`~twin.equipment.base.ToolProvider` and never reads through it: what reaches the twin is
+what the equipment reports (process values, read-back setpoints) and what the lab measures.
+
+The hidden plant keeps its own random streams (``<path>.truth``, derived by name from the run's
+seed, a name the twin's own tree never uses: the twin's streams never depend on what the truth
+draws) and its own physics cache (nothing the twin computes is reused for the truth, or the
+other way round).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from twin.config.schema import OxidizerConfig, PlantConfig, SputterConfig
+from twin.equipment.base import Equipment
+from twin.errors import ConfigError
+from twin.hidden.config import TruthConfig, load_truth, truth_path
+from twin.hidden.equipment import SimulatedFurnace, SimulatedSputter
+from twin.hidden.furnace import TrueFurnace, spread_oxide
+from twin.hidden.sputter import TrueSputter
+from twin.physics.oxidation import Calibration, OxideDistribution
+from twin.physics.oxidation_profile import Profile
+from twin.plant.breakdowns import FailureClock
+from twin.plant.components import RngTree
+from twin.plant.physics_cache import OxidePhysics
+from twin.plant.prediction import as_distribution
+
+#: Tin's melting point, °C (an ITS-90 fixed point).
+SN_MELT_C = 231.928
+
+
+class HiddenPlant:
+    """The true process of a plant's furnaces and sputter tools (a tool provider).
+
+    Parameters
+    ----------
+    truth : TruthConfig
+        The truth file's parameters.
+    seed : int
+        The run seed (the hidden plant's streams derive from it by name).
+    physics : {'fast', 'exact'}
+        How the true oxide is evaluated (its own cache; ``exact`` solves every charge).
+    source : str
+        Where the truth came from (named in error messages and the run folder).
+    """
+
+    def __init__(self, truth: TruthConfig, seed: int, *, physics: str = "fast",
+                 source: str = "") -> None:
+        self.truth = truth
+        self.source = source or truth.truth.name
+        self.rng = RngTree(seed)
+        self.physics = OxidePhysics(physics)
+
+    @classmethod
+    def load(cls, ref: str | Path | None, cfg: PlantConfig, seed: int, *,
+             physics: str = "fast") -> HiddenPlant:
+        """The hidden plant of truth file ``ref`` (a shipped name or a path) for ``cfg``."""
+        path = truth_path(ref)
+        plant = cls(load_truth(path), seed, physics=physics, source=str(path))
+        plant.check(cfg)
+        return plant
+
+    @property
+    def name(self) -> str:
+        """The truth's name (``nominal``, ``aged_furnace`` ...)."""
+        return self.truth.truth.name
+
+    def check(self, cfg: PlantConfig) -> None:
+        """Refuse a truth that makes the plant's recipe impossible (one line, exit 2).
+
+        A tin phase is molten above 231.9 °C: a charge whose true temperature (setpoint plus
+        the hidden thermocouple offset) reaches it cannot be oxidised as a powder.
+        """
+        ox = cfg.recipes.oxidation
+        if ox is None or cfg.alloy.composition_wt.get("Sn", 0.0) <= 0:
+            return
+        offset = self.truth.furnace.thermocouple_offset_c
+        true_c = ox.hold_c + offset
+        if true_c >= SN_MELT_C:
+            raise ConfigError(
+                f"{self.source}: key 'furnace.thermocouple_offset_c': puts the tin-bearing "
+                f"charge of recipes.oxidation.hold_c {ox.hold_c:g} °C at {true_c:g} °C, above "
+                f"tin's melting point {SN_MELT_C} °C (expected hold_c + offset < {SN_MELT_C}, "
+                f"given {offset:g})")
+
+    # -- the tool provider -------------------------------------------------------------------
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
+                offset_sd_c: float = 0.0) -> Equipment:
+        """The simulated furnace at ``path``, running this truth."""
+        true = TrueFurnace(self.truth.furnace, cfg.limits, self.rng.stream(f"{path}.truth"))
+        return SimulatedFurnace(path, clock, true, offset_sd_c=offset_sd_c,
+                                oxide_fn=self._oxide_fn(true))
+
+    def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,
+                material: str) -> Equipment:
+        """The simulated sputter tool at ``path``, running this truth."""
+        true = TrueSputter(self.truth.sputter, cfg.limits, self.rng.stream(f"{path}.truth"),
+                           material=material)
+        return SimulatedSputter(path, clock, true)
+
+    def _oxide_fn(self, true: TrueFurnace) -> Any:
+        physics = self.physics
+
+        def oxide(profile: Profile, ctx: dict[str, Any], t_s: float) -> OxideDistribution:
+            rf = true.rate_factor(t_s)
+            if physics.mode == "exact":
+                physics.exact_calls += 1
+                return true.true_oxide(profile, as_distribution(ctx["psd"]),
+                                       material=ctx["material"], initial_nm=ctx["initial_nm"],
+                                       t_s=t_s, **ctx.get("growth", {}))
+            dist = physics.evaluate(profile, ctx["psd"], material=ctx["material"],
+                                    calibration=Calibration(rf, rf, rf),
+                                    initial_nm=ctx["initial_nm"],
+                                    growth=ctx.get("growth", {}))
+            return spread_oxide(dist, true.rng, true.truth.thickness_spread_rel)
+
+        return oxide
+
+
+def hidden_plant(ref: str | Path | None, cfg: PlantConfig, seed: int, *,
+                 physics: str = "fast") -> HiddenPlant:
+    """:meth:`HiddenPlant.load` (the form the harnesses call)."""
+    return HiddenPlant.load(ref, cfg, seed, physics=physics)
