@@ -70,6 +70,14 @@ def test_main_job_runs_and_leaves_no_plc_behind(tmp_path: Path) -> None:
         assert len(done) and set(done["batch_id"]) <= set(live["unit_id"])
         # What did not run on the PLC is marked so (the simulated warm-up, simulated tools).
         assert not batches[batches["start_s"] < 2 * 86400.0]["live_equipment"].any()
+        # The calibration learns from the line only: never from a lab result of the warm-up
+        # or of a tool the twin only models (those are audited as not learnt from).
+        audit = [json.loads(x) for x in (folder / "control_audit.jsonl").read_text().splitlines()]
+        learnt = {r["batch_id"] for r in audit if r["kind"] == "calibration"}
+        assert learnt <= set(live["unit_id"])
+        refused = [r for r in audit if r["kind"] == "outlier"
+                   and "simulated equipment, not on the line" in r["reason"]]
+        assert refused and {r["batch_id"] for r in refused}.isdisjoint(set(live["unit_id"]))
         for name in ("events", "states", "shares", "gateway_events"):
             assert (folder / f"{name}.parquet").is_file()
     # Each live charge's trajectory is the PLC's actual values: it reaches the hold setpoint.

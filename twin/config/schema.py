@@ -530,9 +530,14 @@ class PlantConfig(Frozen):
         ox = self.recipes.oxidation
         if self.alloy.base == "Sn" and ox is not None and ox.hold_c >= 231.9:
             raise ValueError(f"recipes.oxidation.hold_c {ox.hold_c} melts tin (231.9 °C)")
+        if ox is not None and ox.hold_c >= 231.9 and _free_tin(self.alloy):
+            raise ValueError(f"recipes.oxidation.hold_c {ox.hold_c} melts the free Sn phase of "
+                             f"alloy {self.alloy.label} (231.9 °C): a molten phase cannot be "
+                             "oxidised as a powder")
         for i, camp in enumerate(self.production.campaigns):
-            if camp.base == "Sn" and ox is not None and ox.hold_c >= 231.9:
-                raise ValueError(f"production.campaigns.{i}: a tin alloy with "
+            if ox is not None and ox.hold_c >= 231.9 and (camp.base == "Sn"
+                                                          or _free_tin(camp)):
+                raise ValueError(f"production.campaigns.{i}: a tin-bearing alloy with "
                                  f"recipes.oxidation.hold_c {ox.hold_c} melts (231.9 °C)")
         return self
 
@@ -552,6 +557,19 @@ class PlantConfig(Frozen):
                 raise ValueError(f"control.knob_order: {k!r} is not a knob of the sputter "
                                  f"tool's oxide cap; a thin_film plant has {have}")
         return self
+
+
+def _free_tin(alloy: Alloy) -> bool:
+    """Whether the alloy solidifies with a free Sn phase (Sn not bound in intermetallics)."""
+    if alloy.composition_wt.get("Sn", 0.0) <= 0:
+        return False
+    from twin.errors import PhysicsError
+    from twin.physics.melting import solidify
+
+    try:
+        return solidify(alloy.composition_wt, 1.0).phases_kg.get("Sn", 0.0) > 0
+    except PhysicsError:
+        return False  # the melting physics refuses the alloy itself, with its own message
 
 
 POWDER_NEEDS: tuple[tuple[str, str], ...] = (
