@@ -71,7 +71,7 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
     plant = load_plant(path, overrides)
     tpath = truth_path(truth)
     hidden = load_truth(tpath)
-    HiddenPlant(hidden, 0, source=str(tpath)).check(plant)
+    HiddenPlant(hidden, plant, 0, source=str(tpath)).check(plant)
     tool = make_tool(kind, plant, seed, source=str(path), truth=hidden)
     plc = tool.plc
     chosen = plc.port if port is None else port

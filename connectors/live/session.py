@@ -203,7 +203,7 @@ class LiveSession:
         horizon = warm_s + opts.hours * HOUR_S
         # Stations no PLC reports, and the warm-up, run on the twin's own model (a live twin
         # holds no hidden truth); the loops learn only from batches that ran on the line.
-        self.plant = Plant(self.cfg, opts.seed, horizon, tools=ModelTools(), env=self.env,
+        self.plant = Plant(self.cfg, opts.seed, horizon, tools=ModelTools(self.cfg), env=self.env,
                            equipment=equipment, learn_only_on_line=True)
         if opts.server:
             await self._start_server(list(equipment))

@@ -104,7 +104,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel], source
         return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     key = ".".join(loc)
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    if err["type"] == "extra_forbidden" and loc[-1] == "truth" and model is PlantConfig:
+    if err["type"] == "extra_forbidden" and loc[-1] in ("truth", "disturbances") \
+            and model is PlantConfig:
         return (f"{source}: unknown key '{key}': a plant file carries no hidden process; "
                 "put it in a truth file (plant_config/truth/) and pass --truth NAME|FILE"
                 f"{more}")

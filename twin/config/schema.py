@@ -367,14 +367,6 @@ class Operators(Frozen):
     days_per_week: int = Field(default=7, ge=1, le=7)
 
 
-class Disturbances(Frozen):
-    """Seeded process disturbances (sizes are estimates; a site fits its own)."""
-
-    furnace_temperature_sd_c: float = Field(default=2.0, ge=0, le=50)
-    humidity_rh_sd_percent: float = Field(default=8.0, ge=0, le=50)
-    feed_d50_sd_rel: float = Field(default=0.05, ge=0, le=1)
-
-
 class ControlConfig(Frozen):
     aim_nm: float = Field(default=10.0, gt=0)
     window_nm: tuple[float, float] = (1.0, 100.0)
@@ -493,7 +485,6 @@ class PlantConfig(Frozen):
     recipes: Recipes
     stations: Stations = Stations()
     operators: Operators = Operators()
-    disturbances: Disturbances = Disturbances()
     control: ControlConfig = ControlConfig()
     release: Release = Release()
     disposition: Disposition = Disposition()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import simpy
 
 if TYPE_CHECKING:
-    from twin.config.schema import OxidizerConfig, SputterConfig
+    from twin.config.schema import MillConfig, OxidizerConfig, SputterConfig
     from twin.plant.breakdowns import FailureClock
 
 StepStatus = Literal["ok", "aborted", "gap"]
@@ -144,9 +144,17 @@ class ToolProvider(Protocol):
     only runs steps on what it is given; it never reads through it.
     """
 
-    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
-                offset_sd_c: float = 0.0) -> Equipment:
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock) -> Equipment:
         """The oxidation furnace at ``path``."""
+        ...
+
+    def mill(self, path: str, cfg: MillConfig, clock: FailureClock) -> Equipment:
+        """The mill at ``path``; a finished lot's result values carry its QC readings
+        (``d50_um``, ``gsd``, ``ssa_m2_g``, ``oxygen_wt_pct``)."""
+        ...
+
+    def storage_rh_percent(self, t_s: float) -> float:
+        """What the storage room's humidity probe reads at ``t_s``, %RH."""
         ...
 
     def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,

@@ -12,11 +12,12 @@ its calibration from those results.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import simpy
 
-from twin.config.schema import OxidizerConfig, SputterConfig
+from twin.config.schema import MillConfig, OxidizerConfig, PlantConfig, SputterConfig
 from twin.equipment.base import Equipment, StepRequest, StepResult, StepStatus
 from twin.equipment.simulated import (
     FURNACE_DT_S,
@@ -39,17 +40,27 @@ class ModelTools:
 
     Parameters
     ----------
+    cfg : PlantConfig
+        The plant (its storage room's setpoint).
     physics : OxidePhysics, optional
         Oxide physics to evaluate charges with (a fresh cache by default).
     """
 
-    def __init__(self, physics: OxidePhysics | None = None) -> None:
+    def __init__(self, cfg: PlantConfig, physics: OxidePhysics | None = None) -> None:
         self.physics = physics if physics is not None else OxidePhysics("fast")
+        self.storage_setpoint_percent = cfg.recipes.storage.rh_percent
 
-    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
-                offset_sd_c: float = 0.0) -> Equipment:
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock) -> Equipment:
         """A furnace that runs its setpoints through the configured loop lag."""
         return ModelFurnace(path, clock, cfg, self.physics)
+
+    def mill(self, path: str, cfg: MillConfig, clock: FailureClock) -> Equipment:
+        """A mill whose lots read as the twin's milling model predicts them."""
+        return ModelMill(path, clock)
+
+    def storage_rh_percent(self, t_s: float) -> float:
+        """The storage room at its setpoint (no probe is connected)."""
+        return self.storage_setpoint_percent
 
     def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,
                 material: str) -> Equipment:
@@ -115,3 +126,25 @@ class ModelSputter(SimulatedTool):
         status: StepStatus = "ok" if fail_at is None else "aborted"
         return StepResult(self.path, step.batch_id, status, start, env.now, values=values,
                           truth=truth, fault="" if fail_at is None else "breakdown")
+
+
+class ModelMill(SimulatedTool):
+    """A mill whose finished lot reads as the twin's milling model predicts it."""
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Mill; a finished lot's readings are the milling model at the recipe's feed."""
+        res: StepResult = yield from super().execute(env, step)
+        if res.status != "ok":
+            return res
+        from twin.plant.mill import mill_lot
+
+        ctx = step.context
+        lot = mill_lot(float(ctx["feed_d50_um"]), duration_s=float(ctx["duration_s"]),
+                       power_kw=float(step.setpoints["power_kw"]),
+                       charge_kg=float(ctx["mass_kg"]), recipe=ctx["recipe"],
+                       si_fraction=float(ctx["si_fraction"]),
+                       density_g_cm3=float(ctx["density_g_cm3"]))
+        readings = {"d50_um": lot.d50_um, "gsd": lot.psd.gsd, "ssa_m2_g": lot.ssa_m2_g,
+                    "oxygen_wt_pct": lot.oxygen_wt_pct}
+        return replace(res, values={**res.values, **readings})

@@ -26,11 +26,56 @@ TRUTH_DIR = CONFIG_DIR / "truth"
 DEFAULT_TRUTH = TRUTH_DIR / "nominal.toml"
 
 
+Facts = Frozen  # a truth section: facts about the plant the twin can only measure
+
+
 class TruthInfo(Frozen):
     """What the file stands for."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
+
+
+class Disturbances(Frozen):
+    """Seeded process disturbances of the plant (sizes are estimates; a site fits its own)."""
+
+    furnace_temperature_sd_c: float = Field(
+        default=2.0, ge=0, le=50,
+        description="per-charge load/controller offset the furnace thermocouple shows")
+    humidity_rh_sd_percent: float = Field(default=8.0, ge=0, le=50,
+                                          description="day-to-day storage-room humidity")
+    feed_d50_sd_rel: float = Field(default=0.05, ge=0, le=1,
+                                   description="lot-to-lot size of the mill feed")
+
+
+class Material(Facts):
+    """What the mills really make, against the published milling model."""
+
+    d50_bias_rel: float = Field(default=0.0, ge=-0.5, le=1.0,
+                                description="true d50 relative to the milling model's")
+    ssa_roughness: float = Field(default=1.0, ge=1.0, le=5.0,
+                                 description="BET surface over the spheres' surface of the PSD")
+    oxygen_factor: float = Field(default=1.0, gt=0, le=10,
+                                 description="true milling O pickup over the model's")
+
+
+class Sensors(Facts):
+    """Biases and repeatabilities of the plant's instruments (the twin sees their readings).
+
+    Repeatabilities: laser diffraction d50 within ~3 % (ISO 13320 repeatability for d50),
+    BET 1–3 % within a lab (estimate, powder_bed.md §8), inert-gas-fusion O 1–2 % (estimate,
+    §8); capacitive RH probes ±2–6 %RH (Vaisala, §9). Biases are estimates.
+    """
+
+    storage_rh_bias_percent: float = Field(default=2.0, ge=-20, le=20)
+    storage_rh_sd_percent: float = Field(default=1.0, ge=0, le=20)
+    laser_d50_bias_rel: float = Field(default=0.03, ge=-0.5, le=0.5,
+                                      description="agglomerates read coarse")
+    laser_d50_sd_rel: float = Field(default=0.03, ge=0, le=0.5)
+    laser_gsd_sd_rel: float = Field(default=0.02, ge=0, le=0.5)
+    bet_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5)
+    bet_sd_rel: float = Field(default=0.02, ge=0, le=0.5)
+    oxygen_sd_rel: float = Field(default=0.02, ge=0, le=0.5)
 
 
 class FurnaceTruth(Frozen):
@@ -60,6 +105,9 @@ class TruthConfig(Frozen):
     """A whole truth file."""
 
     truth: TruthInfo
+    disturbances: Disturbances = Disturbances()
+    material: Material = Material()
+    sensors: Sensors = Sensors()
     furnace: FurnaceTruth = FurnaceTruth()
     sputter: SputterTruth = SputterTruth()
 

@@ -8,9 +8,12 @@ setpoints), with the truth as an opaque handle that only the lab reads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import simpy
 
 from twin.equipment.base import StepRequest, StepResult, StepStatus
@@ -22,7 +25,9 @@ from twin.equipment.simulated import (
     sputter_readback,
     truncate,
 )
+from twin.hidden.config import Material, Sensors
 from twin.hidden.furnace import TrueFurnace
+from twin.hidden.material import lot_readings, true_lot
 from twin.hidden.sputter import TrueSputter
 from twin.physics.oxidation_profile import Profile
 from twin.plant.breakdowns import FailureClock
@@ -139,3 +144,40 @@ class SimulatedSputter(SimulatedTool):
                               values=reported, truth=truth)
         return StepResult(self.path, step.batch_id, "aborted", start, env.now,
                           values=reported, truth=truth, fault="breakdown")
+
+
+class SimulatedMill(SimulatedTool):
+    """A mill making the hidden plant's true powder; it reports the lot's QC readings.
+
+    Setpoints of a ``mill`` step: ``duration_s`` and ``power_kw`` (after media wear); context:
+    ``feed_d50_um`` (the recipe's), ``duration_s`` (the whole step, also when a breakdown
+    split it), ``mass_kg``, ``recipe``, ``si_fraction``, ``density_g_cm3``. When the lot is
+    done the result's values carry the readings (``d50_um``, ``gsd``, ``ssa_m2_g``,
+    ``oxygen_wt_pct``) and its truth the :class:`~twin.hidden.material.TrueLot`.
+    """
+
+    def __init__(self, path: str, clock: FailureClock, material: Material, sensors: Sensors,
+                 feed_sd_rel: float, rng: np.random.Generator) -> None:
+        super().__init__(path, clock)
+        self.material = material
+        self.sensors = sensors
+        self.feed_sd_rel = feed_sd_rel
+        self.rng = rng
+
+    def execute(self, env: simpy.Environment,
+                step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
+        """Mill; the lot's truth and readings come with the part that completes it."""
+        res: StepResult = yield from super().execute(env, step)
+        if res.status != "ok":
+            return res
+        ctx = step.context
+        z = float(self.rng.standard_normal())
+        feed = float(ctx["feed_d50_um"]) * (math.exp(self.feed_sd_rel * z)
+                                            if self.feed_sd_rel > 0 else 1.0)
+        lot = true_lot(feed, duration_s=float(ctx["duration_s"]),
+                       power_kw=float(step.setpoints["power_kw"]),
+                       mass_kg=float(ctx["mass_kg"]), recipe=ctx["recipe"],
+                       si_fraction=float(ctx["si_fraction"]),
+                       density_g_cm3=float(ctx["density_g_cm3"]), material=self.material)
+        values = {**res.values, **lot_readings(lot, self.sensors, self.rng)}
+        return replace(res, values=values, truth=lot)

@@ -16,12 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twin.config.schema import OxidizerConfig, PlantConfig, SputterConfig
+from twin.config.schema import MillConfig, OxidizerConfig, PlantConfig, SputterConfig
 from twin.equipment.base import Equipment
 from twin.errors import ConfigError
 from twin.hidden.config import TruthConfig, load_truth, truth_path
-from twin.hidden.equipment import SimulatedFurnace, SimulatedSputter
+from twin.hidden.equipment import SimulatedFurnace, SimulatedMill, SimulatedSputter
 from twin.hidden.furnace import TrueFurnace, spread_oxide
+from twin.hidden.material import StorageRoom
 from twin.hidden.sputter import TrueSputter
 from twin.physics.oxidation import Calibration, OxideDistribution
 from twin.physics.oxidation_profile import Profile
@@ -41,6 +42,8 @@ class HiddenPlant:
     ----------
     truth : TruthConfig
         The truth file's parameters.
+    cfg : PlantConfig
+        The plant whose equipment this is (its storage room's setpoint, its recipes).
     seed : int
         The run seed (the hidden plant's streams derive from it by name).
     physics : {'fast', 'exact'}
@@ -49,19 +52,23 @@ class HiddenPlant:
         Where the truth came from (named in error messages and the run folder).
     """
 
-    def __init__(self, truth: TruthConfig, seed: int, *, physics: str = "fast",
-                 source: str = "") -> None:
+    def __init__(self, truth: TruthConfig, cfg: PlantConfig, seed: int, *,
+                 physics: str = "fast", source: str = "") -> None:
         self.truth = truth
         self.source = source or truth.truth.name
         self.rng = RngTree(seed)
         self.physics = OxidePhysics(physics)
+        self.storage = StorageRoom(cfg.recipes.storage.rh_percent,
+                                   truth.disturbances.humidity_rh_sd_percent, truth.sensors,
+                                   self.rng.stream("ambient.humidity"),
+                                   self.rng.stream(f"{cfg.plant.name}.storage.rh_probe"))
 
     @classmethod
     def load(cls, ref: str | Path | None, cfg: PlantConfig, seed: int, *,
              physics: str = "fast") -> HiddenPlant:
         """The hidden plant of truth file ``ref`` (a shipped name or a path) for ``cfg``."""
         path = truth_path(ref)
-        plant = cls(load_truth(path), seed, physics=physics, source=str(path))
+        plant = cls(load_truth(path), cfg, seed, physics=physics, source=str(path))
         plant.check(cfg)
         return plant
 
@@ -89,12 +96,22 @@ class HiddenPlant:
                 f"given {offset:g})")
 
     # -- the tool provider -------------------------------------------------------------------
-    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock, *,
-                offset_sd_c: float = 0.0) -> Equipment:
+    def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock) -> Equipment:
         """The simulated furnace at ``path``, running this truth."""
         true = TrueFurnace(self.truth.furnace, cfg.limits, self.rng.stream(f"{path}.truth"))
-        return SimulatedFurnace(path, clock, true, offset_sd_c=offset_sd_c,
-                                oxide_fn=self._oxide_fn(true))
+        return SimulatedFurnace(
+            path, clock, true, offset_sd_c=self.truth.disturbances.furnace_temperature_sd_c,
+            oxide_fn=self._oxide_fn(true))
+
+    def mill(self, path: str, cfg: MillConfig, clock: FailureClock) -> Equipment:
+        """The simulated mill at ``path``: true powder, QC readings."""
+        return SimulatedMill(path, clock, self.truth.material, self.truth.sensors,
+                             self.truth.disturbances.feed_d50_sd_rel,
+                             self.rng.stream(f"{path}.feed"))
+
+    def storage_rh_percent(self, t_s: float) -> float:
+        """The storage room's humidity probe at ``t_s``, %RH."""
+        return self.storage.reading(t_s)
 
     def sputter(self, path: str, cfg: SputterConfig, clock: FailureClock, *,
                 material: str) -> Equipment:

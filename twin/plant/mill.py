@@ -2,15 +2,17 @@
 
 A lot: take a lot from the melter's buffer (``starved`` while none) → operators load it
 (changeover when the alloy changes) → milling for the recipe's hours, unattended → operators
-unload → output buffer (``blocked`` while full). The milling physics runs on what the lot
-actually saw: the feed size of this lot (the recipe's feed d50 with a seeded lot-to-lot
-spread, ``disturbances.feed_d50_sd_rel``) and the mill's effective power, which falls by
+unload → output buffer (``blocked`` while full). The mill's effective power falls by
 ``wear_per_lot`` for each lot since the media were last renewed (at planned maintenance).
+
+What the twin knows of a lot is what quality control measured on it (the mill's result
+values: laser-diffraction d50 and spread, BET surface, oxygen by inert-gas fusion), next to
+what its milling model expects at the recipe's feed size (the amorphous share and the media
+pickup it does not measure). The lot's true powder is the equipment's opaque truth handle.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,7 +87,6 @@ class Mill(Machine):
         self.recipe: MillRecipe = ctx.cfg.recipes.milling
         self.lots_on_media = 0
         super().__init__(ctx, name, parent, cfg, equipment, inbox, outbox)
-        self.rng = ctx.rng.stream(f"{self.path}.feed")
 
     def run(self) -> Generator[simpy.Event, Any, None]:
         """Mill lots as they come."""
@@ -103,36 +104,42 @@ class Mill(Machine):
             self.release_operators(reqs, t_ops)
             efficiency = (1.0 - self.mcfg.wear_per_lot) ** self.lots_on_media
             power = self.mcfg.power_kw * efficiency
-            sd = self.ctx.cfg.disturbances.feed_d50_sd_rel
-            d0 = self.recipe.feed_d50_um * (math.exp(sd * float(self.rng.standard_normal()))
-                                            if sd > 0 else 1.0)
             duration = self.recipe.duration_h * HOUR_S
-            yield from self.step(StepRequest(
-                lot.id, f"mill:{self.recipe.mill_type}:{self.recipe.duration_h:g}h", "mill",
-                {"duration_s": duration, "power_kw": power}), resumable=True)
-            milled = env.now
             phases = lot.data["phases"]
             si = phases.phase_mass_fraction.get("Si", 0.0)
             base = phases.free_phase
-            res = mill_lot(d0, duration_s=duration, power_kw=power, charge_kg=lot.mass_kg,
-                           recipe=self.recipe, si_fraction=si,
-                           density_g_cm3=DENSITY_G_CM3.get(base, 2.33))
+            density = DENSITY_G_CM3.get(base, 2.33)
+            rid = f"mill:{self.recipe.mill_type}:{self.recipe.duration_h:g}h"
+            results = yield from self.step(StepRequest(
+                lot.id, rid, "mill", {"duration_s": duration, "power_kw": power},
+                {"feed_d50_um": self.recipe.feed_d50_um, "duration_s": duration,
+                 "mass_kg": lot.mass_kg, "recipe": self.recipe, "si_fraction": si,
+                 "density_g_cm3": density}), resumable=True)
+            milled = env.now
+            qc = results[-1].values  # the lot's QC readings (laser diffraction, BET, O)
+            # The twin's milling model at the recipe's feed: what it expects of the lot (the
+            # amorphous share and media pickup it does not measure).
+            res = mill_lot(self.recipe.feed_d50_um, duration_s=duration, power_kw=power,
+                           charge_kg=lot.mass_kg, recipe=self.recipe, si_fraction=si,
+                           density_g_cm3=density)
             self.lots_on_media += 1
             reqs = yield from self.operators(lot.id)
             t_ops = env.now
             yield from self.setup(half, lot.id, "unload")
             self.release_operators(reqs, t_ops)
-            lot.data.update(psd=res.psd, milled_s=env.now)
+            lot.data.update(psd=LognormalPsd(qc["d50_um"], qc["gsd"]), milled_s=env.now,
+                            truth=results[-1].truth)
             lot.row.update({
-                "path": self.path, "mill_path": self.path,
-                "recipe_id": f"mill:{self.recipe.mill_type}:{self.recipe.duration_h:g}h",
+                "path": self.path, "mill_path": self.path, "recipe_id": rid,
                 "start_s": start, "end_s": env.now, "milled_s": milled,
-                "feed_d50_um": d0, "mill_power_kw": power, "mill_efficiency": efficiency,
+                "feed_d50_um": self.recipe.feed_d50_um, "mill_power_kw": power,
+                "mill_efficiency": efficiency,
                 "mill_specific_energy_kj_kg": res.specific_energy_kj_kg,
-                "d50_um": res.d50_um, "ssa_m2_g": res.ssa_m2_g,
+                "d50_um": qc["d50_um"], "psd_gsd": qc["gsd"], "ssa_m2_g": qc["ssa_m2_g"],
+                "oxygen_wt_pct": qc["oxygen_wt_pct"],
+                "model_d50_um": res.d50_um, "model_ssa_m2_g": res.ssa_m2_g,
                 "amorphous_frac": res.amorphous_fraction,
                 "media_pickup_wt_pct": res.media_pickup_wt_pct,
-                "oxygen_wt_pct": res.oxygen_wt_pct,
             })
             self.batches_done += 1
             yield from self.output(lot)

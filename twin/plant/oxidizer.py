@@ -110,7 +110,13 @@ class Oxidizer(Machine):
                                                   temperature_c=storage.temperature_c,
                                                   material=material) * u.mass_kg
                               for w, u in zip(waits, lots, strict=True)) / charge.mass_kg
-                charge.data.update(psd=psd, phases=phases, reworks=0)
+                ssa = _mean(lots, "ssa_m2_g")
+                # What the hidden plant needs of the lots (opaque to the twin): their true
+                # powder, mass and when they were milled.
+                lot_truths = tuple((u.data.get("truth"), u.mass_kg, u.data["milled_s"])
+                                   for u in lots)
+                charge.data.update(psd=psd, phases=phases, reworks=0, ssa_m2_g=ssa,
+                                   lot_truths=lot_truths, previous=None)
                 charge.row.update({
                     "storage_h_mean": sum(waits) / len(waits) / HOUR_S,
                     "storage_rh_percent": rh, "native_oxide_nm": initial,
@@ -118,7 +124,7 @@ class Oxidizer(Machine):
                     "phases_mass_frac": phases_text(phases), "free_phase": material,
                     "mill_paths": ",".join(sorted({u.row.get("mill_path", "") for u in lots})),
                     "amorphous_frac": _mean(lots, "amorphous_frac"),
-                    "ssa_m2_g": _mean(lots, "ssa_m2_g"),
+                    "ssa_m2_g": ssa, "feed_oxygen_wt_pct": _mean(lots, "oxygen_wt_pct"),
                 })
             else:
                 # A reworked charge: the same material again, as a new charge (genealogy).
@@ -126,6 +132,7 @@ class Oxidizer(Machine):
                 ledger.consume(redo)
                 charge.data.update(redo.data)
                 charge.data["reworks"] = redo.data["reworks"] + 1
+                charge.data["previous"] = redo.data.get("truth")  # the last pass, as it is
                 psd, phases = redo.data["psd"], redo.data["phases"]
                 material = phases.free_phase
                 initial = float(redo.row.get("measured_oxide_nm") or redo.data["oxide_nm"])
@@ -152,9 +159,12 @@ class Oxidizer(Machine):
                 sp = loop.resolve(plan, env.now)
             results = yield from self.step(StepRequest(
                 charge.id, recipe_id(self.recipe), "oxidize", sp,
-                {"psd": psd, "material": material, "initial_nm": initial, "growth": growth}),
+                {"psd": psd, "material": material, "initial_nm": initial, "growth": growth,
+                 "mass_kg": charge.mass_kg, "ssa_m2_g": charge.data["ssa_m2_g"],
+                 "lots": charge.data["lot_truths"], "previous": charge.data["previous"]}),
                 resumable=False)
             res = results[-1]
+            charge.data["truth"] = res.truth
             # The furnace's reported record, kept for the run folder (release reports plot it).
             charge.data["record"] = (res.start_s, res.actual)
             vm = loop.after_step(res, octx) if loop is not None else None

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import simpy
 
@@ -88,8 +87,7 @@ class Plant:
         self.ctx = Context(env=self.env, cfg=cfg, rng=self.rng, historian=historian,
                            ledger=Ledger(lambda: self.env.now), crew=crew,
                            horizon_s=horizon_s,
-                           humidity_rh=_humidity(cfg, horizon_s,
-                                                 self.rng.stream("ambient.humidity")),
+                           storage_rh=tools.storage_rh_percent,
                            physics=OxidePhysics(physics))
         self.ctx.control = PlantControl(cfg, evaluator=physics_evaluator(self.ctx.physics),
                                         learn_only_on_line=learn_only_on_line)
@@ -142,13 +140,12 @@ class Plant:
             eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.melter))
             self.machines.append(Melter(ctx, name, self.root, st.melter, eq, melt_out, plan))
         for name in station_names("mill", st.mill.count):
-            eq = SimulatedTool(f"{line}.{name}", self._clock(f"{line}.{name}", st.mill))
-            self.machines.append(Mill(ctx, name, self.root, st.mill, eq, melt_out, mill_out))
+            mill = tools.mill(f"{line}.{name}", st.mill, self._clock(f"{line}.{name}", st.mill))
+            self.machines.append(Mill(ctx, name, self.root, st.mill, mill, melt_out, mill_out))
         for name in station_names("oxidizer", st.oxidizer.count):
             path = f"{line}.{name}"
-            furnace = self._equip(path, tools.furnace(
-                path, st.oxidizer, self._clock(path, st.oxidizer),
-                offset_sd_c=cfg.disturbances.furnace_temperature_sd_c))
+            furnace = self._equip(path, tools.furnace(path, st.oxidizer,
+                                                      self._clock(path, st.oxidizer)))
             self.machines.append(Oxidizer(ctx, name, self.root, st.oxidizer, furnace, mill_out,
                                           ox_out, rework, self.lab))
         for name in station_names("coater", st.coater.count):
@@ -184,17 +181,3 @@ def _check_crew(cfg: PlantConfig) -> None:
         if st is not None and getattr(st, "count", 0) > 0 and need > cfg.operators.count:
             raise ConfigError(f"stations.{name}.operators_needed is {need} but operators.count "
                               f"is {cfg.operators.count}: the station could never start")
-
-
-def _humidity(cfg: PlantConfig, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
-    """Daily storage-room humidity, %: AR(1) around the recipe (phi 0.7), clipped 5–95 %."""
-    days = int(horizon_s // 86400.0) + 2
-    sd = cfg.disturbances.humidity_rh_sd_percent
-    base = cfg.recipes.storage.rh_percent
-    z = rng.standard_normal(days)
-    x = np.empty(days)
-    x[0] = z[0]
-    phi = 0.7
-    for i in range(1, days):
-        x[i] = phi * x[i - 1] + np.sqrt(1 - phi**2) * z[i]
-    return np.asarray(np.clip(base + sd * x, 5.0, 95.0))

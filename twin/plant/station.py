@@ -8,7 +8,7 @@ input buffer and one output buffer.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +36,14 @@ class Context:
     ledger: Ledger
     crew: Crew
     horizon_s: float
-    humidity_rh: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    #: The storage room's humidity probe: ``t_s -> %RH`` (what the twin reads).
+    storage_rh: Callable[[float], float] = field(default=lambda t_s: 40.0)
     physics: Any = None  # twin.plant.physics_cache.PhysicsCache
     control: Any = None  # twin.control.plant_hooks.PlantControl (VM and run-to-run control)
 
     def rh_percent(self, t_s: float) -> float:
-        """Relative humidity of the storage room on the day of ``t_s``, %."""
-        day = min(int(t_s // 86400.0), self.humidity_rh.size - 1)
-        return float(self.humidity_rh[day])
+        """The storage room's humidity as its probe reads it at ``t_s``, %RH."""
+        return self.storage_rh(t_s)
 
 
 class Machine(Component):

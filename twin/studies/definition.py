@@ -298,6 +298,6 @@ def _check_truth(study: Path, truth: str, plant: PlantConfig) -> None:
 
     path = truth_path(truth)
     try:
-        HiddenPlant(load_truth(path), 0, source=str(path)).check(plant)
+        HiddenPlant(load_truth(path), plant, 0, source=str(path)).check(plant)
     except ConfigError as exc:
         raise ConfigError(f"{study}: key 'study.truth': {exc}") from None
