@@ -15,6 +15,7 @@ from twin.hidden.run import simulate
 def test_simulate_records_vm_and_never_releases_unreliable_batches() -> None:
     r = simulate(load_plant(), 12, 3)
     ch = r.batches[r.batches.unit_kind == "charge"]
+    ch = ch[ch.step_status.notna()]  # a charge still in the furnace at the end has no VM yet
     for col in ("vm_mean_nm", "vm_lower_nm", "vm_upper_nm", "vm_reliability", "vm_reliable",
                 "vm_model_version", "vm_n_lab", "ctrl_state"):
         assert col in ch.columns

@@ -102,6 +102,10 @@ class OxidationRecipe(Frozen):
     cool_c_per_min: float = Field(gt=0, le=100)
     po2_atm: float = Field(ge=0, le=1.0)
     ph2o_atm: float = Field(default=0.0, ge=0, le=1.0)
+    gas_flow_slm: float = Field(
+        default=10.0, gt=0, le=20000,
+        description="total process-gas flow, standard L/min at 0 °C and 1 atm (O2 and H2O are "
+                    "their partial pressures' shares of it)")
     charge_kg: float = Field(gt=0, le=2000, description="powder per furnace charge")
     thin_model: Literal["suprem", "massoud"] = "suprem"
     orientation: Literal["100", "111", "110"] = Field(
@@ -201,7 +205,8 @@ class FurnaceLimits(Frozen):
     hold_min: tuple[float, float] = (0.0, 600.0)
     po2_atm: tuple[float, float] = (0.0, 1.0)
     ph2o_atm: tuple[float, float] = (0.0, 0.1)
-    o2_flow_slm: tuple[float, float] = (0.0, 20.0)
+    o2_flow_slm: tuple[float, float] = (0.0, 1000.0)
+    gas_flow_slm: tuple[float, float] = (0.0, 5000.0)
     pressure_mbar: tuple[float, float] = (900.0, 1100.0)
 
     @model_validator(mode="after")
@@ -280,11 +285,40 @@ class SputterPlc(PlcEmulation):
     qcm_noise_nm: float = Field(default=0.1, ge=0, le=10)
 
 
+class ChargeModel(Frozen):
+    """The twin's reduced model of a powder charge in its furnace, and the priors of what the
+    calibration learns about it (the lab refines them per tool).
+
+    The bed follows the furnace thermocouple with a first-order lag whose time constant grows
+    with the charge: a powder slab heated from its faces has ``tau1 = 4 h^2 / (pi^2 alpha)``
+    (powder_bed.md §2), and at a fixed tray area the depth ``h`` grows with the mass, hence
+    ``lag = lag_min * (mass / ref_mass_kg) ** lag_mass_exponent``. Growth is limited by the
+    oxidant the gas delivers (§1): ``dx/dt <= gas_utilisation * F / (n_O2 m)`` with ``F`` from
+    the flow PVs and the surface from the lots' BET readings.
+    """
+
+    lag_min: float = Field(default=8.0, gt=0, le=600,
+                           description="bed lag time constant at the reference mass, min")
+    ref_mass_kg: float = Field(default=58.0, gt=0, le=5000)
+    lag_mass_exponent: float = Field(default=2.0, ge=0, le=3)
+    gas_utilisation: float = Field(default=0.8, gt=0, le=1,
+                                   description="share of the delivered oxidant the powder takes")
+    rate_prior_sd_log: float = Field(default=0.3, gt=0, le=3)
+    offset_prior_sd_c: float = Field(default=8.0, gt=0, le=100,
+                                     description="bed temperature offset the lab may reveal")
+    lag_prior_sd_log: float = Field(default=0.5, gt=0, le=3)
+    rate_walk_log_per_sqrt_h: float = Field(default=0.01, ge=0, le=1,
+                                            description="how fast the tube's rate wanders")
+    offset_walk_c_per_sqrt_h: float = Field(default=0.1, ge=0, le=10,
+                                            description="how fast a thermocouple drifts")
+
+
 class OxidizerConfig(StationBase):
     capacity_kg: float = Field(default=60.0, gt=0)
     load_unload_h: float = Field(default=0.5, ge=0)
     limits: FurnaceLimits = FurnaceLimits()
     calibration: Calibration = Calibration()
+    charge: ChargeModel = ChargeModel()
     plc: FurnacePlc = FurnacePlc()
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twin.config.schema import Calibration as CalibrationConfig
-from twin.config.schema import FurnaceLimits, SputterLimits
+from twin.config.schema import ChargeModel, FurnaceLimits, SputterLimits
+from twin.control.charge import ChargeThermal, Theta, supply_nm_s_atm, unpack
 from twin.errors import PhysicsError
 from twin.physics import coating
 from twin.physics.oxidation import Calibration, OxideDistribution, grow_particles_batch
@@ -48,7 +49,8 @@ class OxidationContext:
     Attributes
     ----------
     psd : SizeDistribution or object with ``build() -> SizeDistribution``
-        Particle sizes of the charge (the plant's compact log-normal form is accepted).
+        Particle sizes of the charge as measured (the plant's compact log-normal form is
+        accepted).
     material : {'Si', 'Sn'}
         Oxidising base element.
     initial_nm : float
@@ -56,12 +58,19 @@ class OxidationContext:
     growth : Mapping[str, Any]
         Other growth options (``orientation``, ``thin_model``, ``si_area_fraction``,
         ``copper``).
+    mass_kg : float
+        Charge mass, kg (the bed lag and the oxidant demand scale with it; NaN: unknown).
+    ssa_m2_g : float
+        Specific surface of the charge as the lots' BET readings give it, m²/g (NaN: unknown,
+        no supply limit).
     """
 
     psd: Any
     material: str = "Si"
     initial_nm: float = 0.0
     growth: Mapping[str, Any] = field(default_factory=dict)
+    mass_kg: float = math.nan
+    ssa_m2_g: float = math.nan
 
     @classmethod
     def from_mapping(cls, ctx: Mapping[str, Any]) -> OxidationContext:
@@ -70,7 +79,9 @@ class OxidationContext:
             raise PhysicsError("oxidation context: missing 'psd' (particle sizes of the charge)")
         return cls(psd=ctx["psd"], material=str(ctx.get("material", "Si")),
                    initial_nm=float(ctx.get("initial_nm", 0.0)),
-                   growth=dict(ctx.get("growth", {})))
+                   growth=dict(ctx.get("growth", {})),
+                   mass_kg=float(ctx.get("mass_kg", math.nan)),
+                   ssa_m2_g=float(ctx.get("ssa_m2_g", math.nan)))
 
 
 def binned(psd: Any) -> SizeDistribution:
@@ -110,9 +121,9 @@ def _ramp_hold(start_c: float, hold_c: float, ramp_c_per_min: float, hold_s: flo
                              ph2o_atm=ph2o_atm)
 
 
-#: Evaluates one reported profile for a charge at a calibration (the plant passes its cached,
-#: anchored physics so that a simulated year stays fast).
-Evaluator = Callable[[Profile, "OxidationContext", Calibration], Any]
+#: Evaluates one (bed) profile for a charge at a calibration and an oxidant-supply limit (the
+#: plant passes its cached, anchored physics so that a simulated year stays fast).
+Evaluator = Callable[[Profile, "OxidationContext", Calibration, "float | None"], Any]
 
 
 class ProcessModel(Protocol):
@@ -126,7 +137,7 @@ class ProcessModel(Protocol):
         ...
 
     def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]], context: Any,
-                          theta: float) -> FloatArray:
+                          theta: Theta) -> FloatArray:
         """Predicted mean oxide thickness (nm) for each candidate setpoint set."""
         ...
 
@@ -148,9 +159,18 @@ class FurnaceModel:
     limits : FurnaceLimits
         Equipment limits (knob limits and input-range checks).
     evaluator : callable, optional
-        ``(profile, context, calibration) -> OxideDistribution`` for single evaluations:
-        the VM, the current-setpoint check and the controller's search, which asks for one
-        candidate at a time near the running setpoint. Without it, the exact physics.
+        ``(profile, context, calibration, supply) -> OxideDistribution`` for single
+        evaluations: the VM, the current-setpoint check and the controller's search, which
+        asks for one candidate at a time near the running setpoint. Without it, the exact
+        physics.
+    charge : ChargeModel, optional
+        The charge's thermal and supply model (:mod:`twin.control.charge`); the default
+        configuration when not given.
+
+    Every prediction runs on the bed's estimated temperature (the record, or the planned
+    profile, through the charge's lag and the learnt offset) with the growth capped at the
+    oxidant the gas delivers; ``theta`` is a parameter vector or a plain log rate factor
+    (:func:`twin.control.charge.unpack`).
     """
 
     kind = "oxidize"
@@ -158,10 +178,21 @@ class FurnaceModel:
                                 "po2": "po2_atm"}
 
     def __init__(self, calibration: CalibrationConfig, limits: FurnaceLimits, *,
-                 evaluator: Evaluator | None = None) -> None:
+                 evaluator: Evaluator | None = None, charge: ChargeModel | None = None,
+                 gas_flow_slm: float = math.nan) -> None:
         self.calibration = calibration
         self.limits = limits
         self.evaluator = evaluator
+        self.charge = charge if charge is not None else ChargeModel()
+        self.thermal = ChargeThermal(self.charge)
+        #: The recipe's gas flow, slm: planned profiles are predicted with it.
+        self.gas_flow_slm = gas_flow_slm
+
+    def supply(self, context: OxidationContext, flow_slm: float | None = None) -> float | None:
+        """Oxidant-supply limit of the charge at ``flow_slm`` (default: the recipe's)."""
+        flow = self.gas_flow_slm if flow_slm is None else flow_slm
+        return supply_nm_s_atm(flow, context.mass_kg, context.ssa_m2_g,
+                               self.charge.gas_utilisation)
 
     def knob_limits(self, knob: str, context: Any) -> tuple[float, float]:
         """Limits of a knob: the furnace's, and below tin's melting point for a tin charge."""
@@ -182,43 +213,59 @@ class FurnaceModel:
             min(max(float(sp["cool_c_per_min"]), ramp_lo), ramp_hi),
             float(sp["po2_atm"]), float(sp.get("ph2o_atm", 0.0)))
 
+    def bed_profile(self, profile: Profile, context: OxidationContext,
+                    theta: Theta) -> Profile:
+        """The bed's estimated temperature over a thermocouple record (or a plan)."""
+        _, offset, log_lag = unpack(theta)
+        return self.thermal.bed(profile, context.mass_kg, offset, log_lag)
+
     def predict_profiles(self, profiles: Sequence[Profile], context: OxidationContext,
-                         theta: float | Sequence[float]) -> dict[str, FloatArray]:
-        """Oxide statistics (arrays keyed as OxideDistribution's fields) per profile.
-
-        ``theta`` is one log rate factor for all profiles or one per profile.
-        """
-        cal: Calibration | list[Calibration]
-        if isinstance(theta, (int, float)):
-            cal = rate_calibration(self.calibration, float(theta))
-        else:
-            cal = [rate_calibration(self.calibration, float(t)) for t in theta]
+                         theta: Theta, *, flow_slm: float | None = None
+                         ) -> dict[str, FloatArray]:
+        """Oxide statistics (arrays keyed as OxideDistribution's fields) per profile, all at
+        the parameters ``theta`` and the gas flow ``flow_slm`` (default: the recipe's)."""
+        beds = [self.bed_profile(p, context, theta) for p in profiles]
+        cal = rate_calibration(self.calibration, unpack(theta)[0])
+        sup = self.supply(context, flow_slm)
         if self.evaluator is not None and len(profiles) <= 2:
-            cals = cal if isinstance(cal, list) else [cal] * len(profiles)
-            dists = [self.evaluator(p, context, c) for p, c in zip(profiles, cals, strict=True)]
+            dists = [self.evaluator(b, context, cal, sup) for b in beds]
             return {k: np.array([getattr(d, k) for d in dists]) for k in _STAT_FIELDS}
-        return grow_particles_batch(list(profiles), binned(context.psd), as_arrays=True,
+        return grow_particles_batch(beds, binned(context.psd), as_arrays=True,
                                     material=context.material, initial_nm=context.initial_nm,
-                                    calibration=cal, **dict(context.growth))
+                                    calibration=cal, supply_nm_s_atm=sup,
+                                    **dict(context.growth))
 
-    def predict_one(self, profile: Profile, context: OxidationContext,
-                    theta: float) -> OxideDistribution:
-        """Oxide of one profile at ``theta`` (the evaluator when there is one)."""
-        cal = rate_calibration(self.calibration, theta)
+    def predict_one(self, profile: Profile, context: OxidationContext, theta: Theta, *,
+                    flow_slm: float | None = None) -> OxideDistribution:
+        """Oxide of one profile (a record or a plan) at ``theta`` and ``flow_slm``."""
+        bed = self.bed_profile(profile, context, theta)
+        cal = rate_calibration(self.calibration, unpack(theta)[0])
+        sup = self.supply(context, flow_slm)
         if self.evaluator is not None:
-            dist: OxideDistribution = self.evaluator(profile, context, cal)
+            dist: OxideDistribution = self.evaluator(bed, context, cal, sup)
             return dist
-        return grow_particles_batch([profile], binned(context.psd), material=context.material,
+        return grow_particles_batch([bed], binned(context.psd), material=context.material,
                                     initial_nm=context.initial_nm, calibration=cal,
-                                    **dict(context.growth))[0]
+                                    supply_nm_s_atm=sup, **dict(context.growth))[0]
 
     def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]],
-                          context: OxidationContext, theta: float) -> FloatArray:
-        """Predicted area-weighted mean oxide (nm) per candidate setpoint set."""
-        profiles = [self.planned_profile(sp) for sp in setpoints]
-        if len(profiles) == 1 and self.evaluator is not None:
-            return np.array([self.predict_one(profiles[0], context, theta).mean_nm])
-        return np.asarray(self.predict_profiles(profiles, context, theta)["mean_nm"])
+                          context: OxidationContext, theta: Theta) -> FloatArray:
+        """Predicted area-weighted mean oxide (nm) per candidate setpoint set (each with its
+        own gas flow when the setpoints carry ``gas_flow_slm``)."""
+        out = np.empty(len(setpoints))
+        groups: dict[float | None, list[int]] = {}
+        for i, sp in enumerate(setpoints):
+            flow = sp.get("gas_flow_slm")
+            groups.setdefault(None if flow is None else float(flow), []).append(i)
+        for flow, idx in groups.items():
+            profiles = [self.planned_profile(setpoints[i]) for i in idx]
+            if len(profiles) == 1 and self.evaluator is not None:
+                out[idx[0]] = self.predict_one(profiles[0], context, theta,
+                                               flow_slm=flow).mean_nm
+            else:
+                out[idx] = self.predict_profiles(profiles, context, theta,
+                                                 flow_slm=flow)["mean_nm"]
+        return out
 
     def input_problems(self, profile: Profile, context: OxidationContext) -> list[str]:
         """Reasons the reported record is outside what the model was built for."""

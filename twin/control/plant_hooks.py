@@ -11,6 +11,7 @@ instead (fsync per record, operators' decisions read back from it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ class PlantControl:
                      recipe: Mapping[str, float]) -> ControlLoop:
         """The loop of the furnace at ``path`` (created on first use)."""
         if path not in self.loops:
-            model = FurnaceModel(ocfg.calibration, ocfg.limits, evaluator=self.evaluator)
+            model = FurnaceModel(ocfg.calibration, ocfg.limits, evaluator=self.evaluator,
+                                 charge=ocfg.charge,
+                                 gas_flow_slm=float(recipe.get("gas_flow_slm", math.nan)))
             self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
                                            learn_only_on_line=self.learn_only_on_line)
         return self.loops[path]
@@ -76,10 +79,11 @@ class PlantControl:
 
 
 def furnace_context(psd: Any, material: str, initial_nm: float,
-                    growth: Mapping[str, Any]) -> OxidationContext:
-    """The charge as the furnace model's context."""
+                    growth: Mapping[str, Any], *, mass_kg: float = math.nan,
+                    ssa_m2_g: float = math.nan) -> OxidationContext:
+    """The charge as the furnace model's context (its measured sizes, surface and mass)."""
     return OxidationContext(psd=psd, material=material, initial_nm=initial_nm,
-                            growth=dict(growth))
+                            growth=dict(growth), mass_kg=mass_kg, ssa_m2_g=ssa_m2_g)
 
 
 def sputter_context(setpoints: Mapping[str, float], material: str) -> dict[str, Any]:
@@ -90,9 +94,10 @@ def sputter_context(setpoints: Mapping[str, float], material: str) -> dict[str, 
 def physics_evaluator(physics: Any) -> Evaluator:
     """Wrap the plant's cached physics (``OxidePhysics.predict``) as a model evaluator."""
 
-    def evaluate(profile: Any, context: OxidationContext, calibration: Any) -> Any:
+    def evaluate(profile: Any, context: OxidationContext, calibration: Any,
+                 supply: float | None) -> Any:
         return physics.predict(profile, context.psd, material=context.material,
                                calibration=calibration, initial_nm=context.initial_nm,
-                               growth=context.growth)
+                               growth=context.growth, supply_nm_s_atm=supply)
 
     return evaluate

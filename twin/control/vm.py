@@ -186,7 +186,8 @@ class VirtualMetrology:
             if not isinstance(result.actual, Profile) or not isinstance(context,
                                                                         OxidationContext):
                 return _nan_stats(), 1.0
-            d = self.model.predict_one(result.actual, context, theta)
+            d = self.model.predict_one(result.actual, context, theta,
+                                       flow_slm=result.values.get("gas_flow_slm_mean"))
             stats = {"mean_nm": d.mean_nm, "p5_nm": d.p5_nm, "p50_nm": d.p50_nm,
                      "p95_nm": d.p95_nm, "within_50pct_share": d.within_50pct_share,
                      "fully_oxidised_share": d.fully_oxidised_share}

@@ -11,6 +11,7 @@ its calibration from those results.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
@@ -98,6 +99,8 @@ class ModelFurnace(SimulatedTool):
                                      calibration=self.calibration,
                                      initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
         values = profile_values(record, sp["hold_c"])
+        # The flow controller's reading (a hidden bias of the real flow does not show).
+        values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
         if fail_at is not None:
             values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
         return StepResult(self.path, step.batch_id, status, start, env.now, actual=record,

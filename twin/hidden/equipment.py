@@ -101,6 +101,8 @@ class SimulatedFurnace(SimulatedTool):
                                       initial_nm=ctx["initial_nm"], t_s=t0,
                                       **ctx.get("growth", {})))
         values = profile_values(indicated, sp["hold_c"])
+        # The flow controller's reading (a hidden bias of the real flow does not show).
+        values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
         if fail_at is not None:
             values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
         return StepResult(self.path, step.batch_id, status, start, env.now, actual=indicated,

@@ -169,8 +169,13 @@ def _phases(setup: _Setup, cal: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _solve(bp: BatchProfile, setup: _Setup, initial_nm: FloatArray, cal: FloatArray,
-           n_steps: int) -> tuple[FlatSolution, FloatArray, BatchProfile, FloatArray]:
-    """Solve the flat law for every batch row and phase; returns rows stacked phase-major."""
+           n_steps: int, supply: FloatArray | None = None
+           ) -> tuple[FlatSolution, FloatArray, BatchProfile, FloatArray]:
+    """Solve the flat law for every batch row and phase; returns rows stacked phase-major.
+
+    ``supply`` (per batch row, nm/s per atm) caps each phase's growth at the oxidant the gas
+    delivers (so their area-weighted mean is capped too).
+    """
     _check_profiles(bp, setup.params.material)
     cal_rows, weights = _phases(setup, cal)
     reps = weights.size
@@ -178,13 +183,25 @@ def _solve(bp: BatchProfile, setup: _Setup, initial_nm: FloatArray, cal: FloatAr
         bp = BatchProfile(*(np.tile(getattr(bp, n), (reps, 1)) for n in
                             ("time_s", "temperature_c", "po2_atm", "ph2o_atm")))
         initial_nm = np.tile(initial_nm, reps)
+        if supply is not None:
+            supply = np.tile(supply, reps)
 
     def coef_fn(t: FloatArray, tc: FloatArray, po2: FloatArray,
                 ph2o: FloatArray) -> rates.Coefficients:
         return rates.coefficients(setup.params, t, tc, po2, ph2o, cal_rows)
 
-    flat = solve_flat(bp, coef_fn, initial_nm, n_steps)
+    flat = solve_flat(bp, coef_fn, initial_nm, n_steps, supply_nm_s_atm=supply)
     return flat, weights, bp, initial_nm
+
+
+def _supply(nb: int, supply_nm_s_atm: ArrayLike | None) -> FloatArray | None:
+    """The oxidant-supply limit per batch (None: unlimited)."""
+    if supply_nm_s_atm is None:
+        return None
+    sup = np.broadcast_to(np.asarray(supply_nm_s_atm, dtype=float), (nb,)).copy()
+    if np.any(~(sup > 0)):
+        raise PhysicsError("oxidation: supply_nm_s_atm must be > 0 (use None for no limit)")
+    return sup
 
 
 def _combine(values: FloatArray, weights: FloatArray) -> FloatArray:
@@ -197,7 +214,7 @@ def grow_flat(profile: Profile, *, material: str = "Si", orientation: str = "100
               initial_nm: float = 0.0, calibration: Calibration = Calibration(),
               thin_model: str = "suprem", si_area_fraction: float = 1.0,
               copper: bool = False, silicide_factor: float = 1.0,
-              n_steps: int = DEFAULT_STEPS) -> float:
+              n_steps: int = DEFAULT_STEPS, supply_nm_s_atm: float | None = None) -> float:
     """Oxide thickness grown on a flat surface over a profile.
 
     Parameters
@@ -224,6 +241,10 @@ def grow_flat(profile: Profile, *, material: str = "Si", orientation: str = "100
         Rate multiplier for the silicide / intermetallic part of the surface.
     n_steps : int
         Integrator steps (the default keeps the error below 0.1 %).
+    supply_nm_s_atm : float, optional
+        Oxidant-supply limit: the growth rate can be no higher than this times the
+        O2-equivalent pressure ``po2 + ph2o/2`` of the profile (nm/s per atm); the gas flow over
+        the oxidant demand of the surface, ``F / (n_O2 m)`` (powder_bed.md §1). None: no limit.
 
     Returns
     -------
@@ -239,7 +260,8 @@ def grow_flat(profile: Profile, *, material: str = "Si", orientation: str = "100
                                  orientation=orientation, initial_nm=initial_nm,
                                  calibration=calibration, thin_model=thin_model,
                                  si_area_fraction=si_area_fraction, copper=copper,
-                                 silicide_factor=silicide_factor, n_steps=n_steps)[0])
+                                 silicide_factor=silicide_factor, n_steps=n_steps,
+                                 supply_nm_s_atm=supply_nm_s_atm)[0])
 
 
 def grow_flat_batch(profiles: Sequence[Profile] | BatchProfile, *, material: str = "Si",
@@ -247,17 +269,19 @@ def grow_flat_batch(profiles: Sequence[Profile] | BatchProfile, *, material: str
                     calibration: Calibration | Sequence[Calibration] = Calibration(),
                     thin_model: str = "suprem", si_area_fraction: float = 1.0,
                     copper: bool = False, silicide_factor: float = 1.0,
-                    n_steps: int = DEFAULT_STEPS) -> FloatArray:
+                    n_steps: int = DEFAULT_STEPS,
+                    supply_nm_s_atm: ArrayLike | None = None) -> FloatArray:
     """Vectorised :func:`grow_flat` over many profiles.
 
-    ``initial_nm`` and ``calibration`` may be given per profile. Returns thickness, nm,
-    shape (n_profiles,).
+    ``initial_nm``, ``calibration`` and ``supply_nm_s_atm`` may be given per profile. Returns
+    thickness, nm, shape (n_profiles,).
     """
     bp = profiles if isinstance(profiles, BatchProfile) else BatchProfile.stack(list(profiles))
     setup = _setup(material, orientation, thin_model, si_area_fraction, copper,
                    silicide_factor)
     x0, cal = _per_batch(bp.n_batches, initial_nm, calibration)
-    flat, weights, _, _ = _solve(bp, setup, x0, cal, n_steps)
+    flat, weights, _, _ = _solve(bp, setup, x0, cal, n_steps,
+                                 _supply(bp.n_batches, supply_nm_s_atm))
     return _combine(flat.thickness_nm[:, -1], weights)
 
 
@@ -279,7 +303,8 @@ def grow_particles(profile: Profile, psd: SizeDistribution, *, material: str = "
                    orientation: str = "100", initial_nm: float = 0.0,
                    calibration: Calibration = Calibration(), thin_model: str = "suprem",
                    si_area_fraction: float = 1.0, copper: bool = False,
-                   silicide_factor: float = 1.0) -> OxideDistribution:
+                   silicide_factor: float = 1.0,
+                   supply_nm_s_atm: float | None = None) -> OxideDistribution:
     """Oxide thickness over a powder of spheres.
 
     Parameters are those of :func:`grow_flat` plus ``psd``, the particle-size distribution
@@ -293,7 +318,8 @@ def grow_particles(profile: Profile, psd: SizeDistribution, *, material: str = "
     return grow_particles_batch([profile], psd, material=material, orientation=orientation,
                                 initial_nm=initial_nm, calibration=calibration,
                                 thin_model=thin_model, si_area_fraction=si_area_fraction,
-                                copper=copper, silicide_factor=silicide_factor)[0]
+                                copper=copper, silicide_factor=silicide_factor,
+                                supply_nm_s_atm=supply_nm_s_atm)[0]
 
 
 @overload
@@ -304,7 +330,8 @@ def grow_particles_batch(profiles: Sequence[Profile] | BatchProfile,
                          calibration: Calibration | Sequence[Calibration] = ...,
                          thin_model: str = ..., si_area_fraction: float = ...,
                          copper: bool = ..., silicide_factor: float = ...,
-                         n_steps: int = ..., sphere_steps: int = ...
+                         n_steps: int = ..., sphere_steps: int = ...,
+                         supply_nm_s_atm: ArrayLike | None = ...
                          ) -> list[OxideDistribution]: ...
 
 
@@ -316,7 +343,8 @@ def grow_particles_batch(profiles: Sequence[Profile] | BatchProfile,
                          calibration: Calibration | Sequence[Calibration] = ...,
                          thin_model: str = ..., si_area_fraction: float = ...,
                          copper: bool = ..., silicide_factor: float = ...,
-                         n_steps: int = ..., sphere_steps: int = ...
+                         n_steps: int = ..., sphere_steps: int = ...,
+                         supply_nm_s_atm: ArrayLike | None = ...
                          ) -> dict[str, FloatArray]: ...
 
 
@@ -327,7 +355,8 @@ def grow_particles_batch(profiles: Sequence[Profile] | BatchProfile,
                          calibration: Calibration | Sequence[Calibration] = Calibration(),
                          thin_model: str = "suprem", si_area_fraction: float = 1.0,
                          copper: bool = False, silicide_factor: float = 1.0,
-                         n_steps: int = DEFAULT_STEPS, sphere_steps: int = DEFAULT_SPHERE_STEPS
+                         n_steps: int = DEFAULT_STEPS, sphere_steps: int = DEFAULT_SPHERE_STEPS,
+                         supply_nm_s_atm: ArrayLike | None = None
                          ) -> list[OxideDistribution] | dict[str, FloatArray]:
     """Vectorised :func:`grow_particles` across batches (one profile per batch).
 
@@ -344,6 +373,9 @@ def grow_particles_batch(profiles: Sequence[Profile] | BatchProfile,
         Scalars or one value per batch.
     n_steps, sphere_steps : int
         Flat-surface steps per profile and Heun steps for the particles.
+    supply_nm_s_atm : float or array_like, optional
+        Oxidant-supply limit per batch (see :func:`grow_flat`); it caps the growth of the
+        flat-surface solution that the particles follow, so every size slows together.
     Other parameters are those of :func:`grow_flat`.
     """
     bp = profiles if isinstance(profiles, BatchProfile) else BatchProfile.stack(list(profiles))
@@ -352,7 +384,7 @@ def grow_particles_batch(profiles: Sequence[Profile] | BatchProfile,
                    silicide_factor)
     x0, cal = _per_batch(nb, initial_nm, calibration)
     radius, area, volume = stack_psds(psds, nb)
-    flat, weights, _, x0_rep = _solve(bp, setup, x0, cal, n_steps)
+    flat, weights, _, x0_rep = _solve(bp, setup, x0, cal, n_steps, _supply(nb, supply_nm_s_atm))
     z = rates.VOLUME_EXPANSION[material]
     reps = weights.size
     x, full = solve_spheres(flat, np.tile(radius, (reps, 1)), x0_rep, z, sphere_steps)

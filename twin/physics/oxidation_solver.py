@@ -91,7 +91,8 @@ def make_grid(bp: BatchProfile, coef_fn: CoefFn, n_steps: int) -> FloatArray:
 
 
 def solve_flat(bp: BatchProfile, coef_fn: CoefFn, x0_nm: FloatArray,
-               n_steps: int = DEFAULT_STEPS) -> FlatSolution:
+               n_steps: int = DEFAULT_STEPS, *,
+               supply_nm_s_atm: FloatArray | None = None) -> FlatSolution:
     """Integrate the flat-surface law over each profile.
 
     Parameters
@@ -104,9 +105,15 @@ def solve_flat(bp: BatchProfile, coef_fn: CoefFn, x0_nm: FloatArray,
         Initial oxide thickness, nm.
     n_steps : int
         Steps per profile.
+    supply_nm_s_atm : ndarray, shape (nb,), optional
+        Oxidant supply limit: growth can be no faster than this times the O2-equivalent
+        pressure ``po2 + ph2o / 2`` (nm/s per atm; one O2 or two H2O per SiO2). Each step's
+        growth is capped at the oxidant the gas delivers in it (powder_bed.md §1: ``dx/dt =
+        min(kinetic rate, F_O2 / (n_O2 m))``). None: no limit.
     """
     grid = make_grid(bp, coef_fn, n_steps)
-    co = coef_fn(grid, *conditions(bp, grid))
+    cond = conditions(bp, grid)
+    co = coef_fn(grid, *cond)
     h = np.diff(grid[:, 0::2], axis=1)
     mid_ch = [(p[:, 1::2], q[:, 1::2]) for p, q in co.channels if np.any(p > 0)]
     c_mid = co.c[:, 1::2]
@@ -124,7 +131,13 @@ def solve_flat(bp: BatchProfile, coef_fn: CoefFn, x0_nm: FloatArray,
     x = np.array(x0_nm, dtype=float)
     out = np.empty((n_steps + 1, x.shape[0]))
     out[0] = x
+    cap = None
+    if supply_nm_s_atm is not None:
+        # The oxidant each step delivers, as nm of mean oxide (mid-step pressures).
+        o2_eq = cond[1][:, 1::2] + 0.5 * cond[2][:, 1::2]
+        cap = (np.asarray(supply_nm_s_atm, dtype=float)[:, None] * o2_eq * h).T.copy()
     for j in range(n_steps):
+        x_prev = x
         if c_half is not None:
             x = _exp_step(x, c_half[j], length)
         for i in range(n_ch):
@@ -134,6 +147,8 @@ def solve_flat(bp: BatchProfile, coef_fn: CoefFn, x0_nm: FloatArray,
             x = _dg_step(x, ph_back[i][0][j], ph_back[i][1][j], qs[i][j])
         if c_half is not None:
             x = _exp_step(x, c_half[j], length)
+        if cap is not None:
+            x = np.minimum(x, x_prev + cap[j])
         out[j + 1] = x
     knots = Coefficients(tuple((p[:, 0::2], q[:, 0::2]) for p, q in co.channels),
                          co.c[:, 0::2], length)

@@ -45,7 +45,7 @@ def oxidation_setpoints(recipe: OxidationRecipe) -> dict[str, float]:
     return {"start_c": recipe.start_c, "hold_c": recipe.hold_c,
             "ramp_c_per_min": recipe.ramp_c_per_min, "hold_min": recipe.hold_min,
             "cool_c_per_min": recipe.cool_c_per_min, "po2_atm": recipe.po2_atm,
-            "ph2o_atm": recipe.ph2o_atm}
+            "ph2o_atm": recipe.ph2o_atm, "gas_flow_slm": recipe.gas_flow_slm}
 
 
 def recipe_id(recipe: OxidationRecipe) -> str:
@@ -151,7 +151,8 @@ class Oxidizer(Machine):
             # them (closed loop) or propose (advisory) before loading; an advisory proposal
             # can be decided while the charge is loaded.
             loop = self._loop()
-            octx = furnace_context(psd, material, initial, growth)
+            octx = furnace_context(psd, material, initial, growth, mass_kg=charge.mass_kg,
+                                   ssa_m2_g=charge.data["ssa_m2_g"])
             plan = loop.before_batch(charge.id, sp, octx, env.now) if loop else None
             yield from self.setup(half, charge.id, "load")
             self.release_operators(reqs, t_ops)

@@ -52,8 +52,8 @@ K_B_EV = 8.617333262e-5
 BUDGET_EA_EV = 2.0
 #: Expansion steps and trust radii: temperature shift (K), ln d50, initial oxide (nm),
 #: ln of each calibration factor, hold time (min).
-STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1, 6.0])
-TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25, 12.0])
+STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1, 6.0, 0.1])
+TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25, 12.0, 0.25])
 #: The hold window of a record: where it is within this of its peak temperature, K.
 HOT_K = 15.0
 #: Step of the hold-time input, min (``STEPS[6]``).
@@ -73,7 +73,7 @@ _LOG = np.array([True, True, True, True, False, False])
 _TRUST = tuple(float(v) for v in TRUST)
 #: Records described at a time (a charge's record is re-evaluated within a few charges).
 _RECORD_CACHE = 64
-_N_IN = 7
+_N_IN = 8
 
 
 class _ByIdentity:
@@ -190,11 +190,11 @@ class _Anchor:
     profile: Profile
     psd: SizeDistribution
     shape: _Shape
-    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c, 0] at the anchor
+    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c, 0, ln supply] at the anchor
     area_out: np.ndarray    # Arrhenius integral outside / inside the hold window of the
     area_in: np.ndarray     # anchor profile shifted by _SHIFT_GRID
     y0: np.ndarray
-    grad: np.ndarray        # (6 outputs, 7 inputs)
+    grad: np.ndarray        # (6 outputs, 8 inputs)
     curv: np.ndarray        # diagonal second derivatives, same shape
     mixed: np.ndarray       # d2y / d(shift) d(hold), (6 outputs,)
     thickness: np.ndarray   # per-bin thickness at the anchor (for scaling)
@@ -292,24 +292,26 @@ class OxidePhysics:
 
     # -- public ------------------------------------------------------------------------------
     def predict(self, actual: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
-                calibration: Calibration, initial_nm: float,
-                growth: Mapping[str, Any]) -> OxideDistribution:
+                calibration: Calibration, initial_nm: float, growth: Mapping[str, Any],
+                supply_nm_s_atm: float | None = None) -> OxideDistribution:
         """The twin's prediction (:func:`twin.plant.prediction.predict_oxide`)."""
         if self.mode == "exact":
             self.exact_calls += 1
             return predict_oxide(actual, psd, material=material, calibration=calibration,
-                                 initial_nm=initial_nm, growth=growth)
+                                 initial_nm=initial_nm, growth=growth,
+                                 supply_nm_s_atm=supply_nm_s_atm)
         return self.evaluate(actual, psd, material=material, calibration=calibration,
-                             initial_nm=initial_nm, growth=growth)
+                             initial_nm=initial_nm, growth=growth,
+                             supply_nm_s_atm=supply_nm_s_atm)
 
     def evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
-                 calibration: Calibration, initial_nm: float,
-                 growth: Mapping[str, Any]) -> OxideDistribution:
+                 calibration: Calibration, initial_nm: float, growth: Mapping[str, Any],
+                 supply_nm_s_atm: float | None = None) -> OxideDistribution:
         """Oxide by the anchored expansion (new anchor when outside every trust region)."""
         cal = (math.log(calibration.b_factor), math.log(calibration.ba_factor),
                math.log(calibration.c_factor))
         return self._evaluate(profile, psd, material, cal, lambda: calibration, initial_nm,
-                              growth)
+                              growth, supply_nm_s_atm)
 
     def _describe(self, profile: Profile) -> tuple[tuple[int, int], _Shape, float]:
         """Gas key, shape and thermal budget of a record (cached by identity)."""
@@ -323,17 +325,20 @@ class OxidePhysics:
 
     def _evaluate(self, profile: Profile, psd: SizeDistribution | LognormalPsd, material: str,
                   cal: tuple[float, float, float], calibration: Callable[[], Calibration],
-                  initial_nm: float, growth: Mapping[str, Any]) -> OxideDistribution:
+                  initial_nm: float, growth: Mapping[str, Any],
+                  supply: float | None = None) -> OxideDistribution:
         # ``cal``: ln of the three factors; ``calibration`` builds the object (only an exact
         # solve or a new anchor needs it, so the common path skips its validation).
+        # ``supply``: the oxidant-supply limit (nm/s per atm; None: unlimited).
         self.fast_calls += 1
         gas, shape, budget = self._describe(profile)
-        key = (material, tuple(sorted(growth.items())), *gas)
+        key = (material, tuple(sorted(growth.items())), supply is None, *gas)
         anchors = self.anchors.get(key, ())
         if anchors:
             ln_d50 = math.log(psd.d50_um)
-            _, t1, t2, t3, t4, t5, _ = _TRUST
+            _, t1, t2, t3, t4, t5, _, t7 = _TRUST
             t0 = _TRUST[0]
+            ln_sup = math.log(supply) if supply is not None else 0.0
             for a in anchors:
                 # The trust test in plain floats (cheaper than arrays); the shift last.
                 u6 = a.fits(shape)
@@ -342,12 +347,13 @@ class OxidePhysics:
                 x = a.xf
                 u1, u2 = ln_d50 - x[1], initial_nm - x[2]
                 u3, u4, u5 = cal[0] - x[3], cal[1] - x[4], cal[2] - x[5]
+                u7 = ln_sup - x[7]
                 if not (abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3 and abs(u4) <= t4
-                        and abs(u5) <= t5):
+                        and abs(u5) <= t5 and abs(u7) <= t7):
                     continue
                 u0 = a.shift(budget, u6)
                 if abs(u0) <= t0:
-                    return _expand(a, (u0, u1, u2, u3, u4, u5, u6))
+                    return _expand(a, (u0, u1, u2, u3, u4, u5, u6, u7))
         seen = self._seen.setdefault(key, [])
         if not any(shape.same_as(o) and abs(shape.duration_s - o.duration_s)
                    <= _TRUST[6] * 60.0 for o in seen):
@@ -356,9 +362,9 @@ class OxidePhysics:
             seen.append(shape)
             self.exact_calls += 1
             return predict_oxide(profile, psd, material=material, calibration=calibration(),
-                                 initial_nm=initial_nm, growth=growth)
+                                 initial_nm=initial_nm, growth=growth, supply_nm_s_atm=supply)
         a = _make_anchor(profile, shape, as_distribution(psd), material, calibration(),
-                         initial_nm, growth)
+                         initial_nm, growth, supply)
         self.anchors.setdefault(key, []).append(a)
         return _expand(a, (0.0,) * _N_IN)
 
@@ -385,17 +391,21 @@ def _areas(profile: Profile, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, material: str,
                  calibration: Calibration, initial_nm: float,
-                 growth: Mapping[str, Any]) -> _Anchor:
+                 growth: Mapping[str, Any], supply: float | None = None) -> _Anchor:
     """Solve the physics at the anchor, at ± one step in each input and at one point for
     the mixed temperature–hold term (one vectorised call)."""
     base = np.array([0.0, math.log(psd.d50_um), initial_nm, math.log(calibration.b_factor),
-                     math.log(calibration.ba_factor), math.log(calibration.c_factor), 0.0])
+                     math.log(calibration.ba_factor), math.log(calibration.c_factor), 0.0,
+                     math.log(supply) if supply is not None else 0.0])
     hold_on = shape.hold_min >= MIN_HOLD_MIN
+    held = {6} if not hold_on else set()
+    if supply is None:
+        held.add(7)  # no supply limit: the input does not exist
     points = [base]
     for i in range(_N_IN):
         for sgn in (1.0, -1.0):
             p = base.copy()
-            p[i] += sgn * STEPS[i] if (i < 6 or hold_on) else 0.0
+            p[i] += sgn * STEPS[i] if i not in held else 0.0
             if i == 2:
                 p[i] = max(p[i], 0.0)
             points.append(p)
@@ -403,15 +413,18 @@ def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, materia
     mixed_pt[0] += STEPS[0]
     mixed_pt[6] += STEPS[6] if hold_on else 0.0
     points.append(mixed_pt)
-    profiles, psds, x0s, cals = [], [], [], []
+    profiles, psds, x0s, cals, sups = [], [], [], [], []
     for p in points:
+        sups.append(math.exp(p[7]))
         profiles.append(_stretched(profile, shape, float(p[6]), float(p[0])))
         scale = math.exp(p[1] - base[1])
         psds.append(SizeDistribution(psd.diameter_um * scale, psd.volume_fraction))
         x0s.append(p[2])
         cals.append(Calibration(math.exp(p[3]), math.exp(p[4]), math.exp(p[5])))
     out = grow_particles_batch(profiles, psds, as_arrays=True, material=material,
-                               initial_nm=np.array(x0s), calibration=cals, **dict(growth))
+                               initial_nm=np.array(x0s), calibration=cals,
+                               supply_nm_s_atm=np.array(sups) if supply is not None else None,
+                               **dict(growth))
     y = np.stack([np.asarray(out[k], dtype=float) for k in _OUT], axis=1)  # (16, 6)
     y[:, _LOG] = np.log(np.maximum(y[:, _LOG], 1e-12))
     y0 = y[0]
@@ -439,9 +452,9 @@ def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, materia
 
 def _expand(a: _Anchor, u: tuple[float, ...]) -> OxideDistribution:
     """The second-order expansion of anchor ``a`` at input offsets ``u`` (7 floats)."""
-    u0, u1, u2, u3, u4, u5, u6 = u
-    v = np.array([u0, u1, u2, u3, u4, u5, u6, u0 * u0, u1 * u1, u2 * u2, u3 * u3, u4 * u4,
-                  u5 * u5, u6 * u6, u0 * u6])
+    u0, u1, u2, u3, u4, u5, u6, u7 = u
+    v = np.array([u0, u1, u2, u3, u4, u5, u6, u7, u0 * u0, u1 * u1, u2 * u2, u3 * u3, u4 * u4,
+                  u5 * u5, u6 * u6, u7 * u7, u0 * u6])
     lm, l5, l50, l95, within, full = (a.y0 + a.coef @ v).tolist()
     mean, p5, p50, p95 = math.exp(lm), math.exp(l5), math.exp(l50), math.exp(l95)
     p5, p95 = min(p5, p50), max(p95, p50)

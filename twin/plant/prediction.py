@@ -30,7 +30,8 @@ def calibration(cfg: CalibrationConfig) -> Calibration:
 
 def predict_oxide(actual: Profile, psd: SizeDistribution | LognormalPsd, *, material: str,
                   calibration: Calibration, initial_nm: float,
-                  growth: Mapping[str, Any] | None = None) -> OxideDistribution:
+                  growth: Mapping[str, Any] | None = None,
+                  supply_nm_s_atm: float | None = None) -> OxideDistribution:
     """Predicted oxide of a powder charge from the furnace's reported profile.
 
     Parameters
@@ -48,13 +49,16 @@ def predict_oxide(actual: Profile, psd: SizeDistribution | LognormalPsd, *, mate
     growth : Mapping, optional
         Other :func:`~twin.physics.oxidation.grow_particles` options (``orientation``,
         ``thin_model``, ``si_area_fraction``, ``copper``).
+    supply_nm_s_atm : float, optional
+        Oxidant-supply limit (see :func:`twin.physics.oxidation.grow_flat`).
 
     Returns
     -------
     OxideDistribution
     """
     return grow_particles(actual, as_distribution(psd), material=material, initial_nm=initial_nm,
-                          calibration=calibration, **dict(growth or {}))
+                          calibration=calibration, supply_nm_s_atm=supply_nm_s_atm,
+                          **dict(growth or {}))
 
 
 def predict_cap(values: Mapping[str, float], *, material: str,
