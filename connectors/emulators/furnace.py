@@ -67,8 +67,10 @@ def furnace_points(cfg: OxidizerConfig) -> tuple[Point, ...]:
               description="hold time (PV: elapsed hold time)"),
         Point("po2_atm", "Oxygen.PartialPressure", ATMOSPHERE, (0.0, 1.0), lim.po2_atm,
               description="O2 partial pressure of the process gas (from the MFC reading)"),
+        Point("gas_flow_slm", "ProcessGas.Flow", SLM, (0.0, lim.gas_flow_slm[1]),
+              lim.gas_flow_slm, description="total process-gas flow (mass-flow controller)"),
         Point("o2_flow_slm", "Oxygen.Flow", SLM, (0.0, lim.o2_flow_slm[1]), None,
-              description="O2 mass-flow controller reading"),
+              description="O2 flow: the O2 share of the process-gas flow reading"),
         Point("dew_point_c", "Water.DewPoint", CELSIUS, (-80.0, 60.0),
               dew_point_range(lim.ph2o_atm), description="H2O dew point of the process gas"),
         Point("pressure_mbar", "Pressure", MILLIBAR, (0.0, 2000.0), lim.pressure_mbar,
@@ -92,6 +94,7 @@ def furnace_recipe(cfg: OxidizerConfig, recipe: OxidationRecipe) -> dict[str, An
     out.update(ramp_c_per_min=recipe.ramp_c_per_min, cool_c_per_min=recipe.cool_c_per_min,
                hold_min=recipe.hold_min, po2_atm=recipe.po2_atm,
                dew_point_c=ph2o_atm_to_dew_point(recipe.ph2o_atm),
+               gas_flow_slm=recipe.gas_flow_slm,
                pressure_mbar=cfg.plc.pressure_mbar, charge_d50_um=cfg.plc.charge_d50_um,
                charge_mass_kg=min(recipe.charge_kg, cfg.capacity_kg))
     return {k: float(v) for k, v in out.items()}
@@ -143,6 +146,7 @@ class FurnaceTool(ToolCore):
         self._hold_elapsed_s = 0.0
         self._rate_c_per_min = 0.0
         self._po2_ind = 0.0
+        self._flow_ind = 0.0
         self._ph2o_ind = 0.0
         self._pressure = 1013.25
         self._timers = DeviationTimer()
@@ -194,6 +198,8 @@ class FurnaceTool(ToolCore):
         gas = self._gas_on() and "O2FlowLoss" not in self.faults
         self._po2_ind = lag(self._po2_ind, self.setpoints["po2_atm"] if gas else 0.0, dt_s,
                             GAS_TAU_S)
+        self._flow_ind = lag(self._flow_ind, self.setpoints["gas_flow_slm"] if gas else 0.0,
+                             dt_s, GAS_TAU_S)
         h2o = dew_point_to_ph2o_atm(self.setpoints["dew_point_c"]) if self._gas_on() else 0.0
         self._ph2o_ind = lag(self._ph2o_ind, h2o, dt_s, GAS_TAU_S)
         p_target = self.setpoints["pressure_mbar"] if self._gas_on() else 1013.25
@@ -232,7 +238,8 @@ class FurnaceTool(ToolCore):
         pv["cool_c_per_min"] = max(-self._rate_c_per_min, 0.0)
         pv["hold_min"] = self._hold_elapsed_s / 60.0
         pv["po2_atm"] = self._po2_ind
-        pv["o2_flow_slm"] = self._po2_ind * self.cfg.plc.gas_flow_slm
+        pv["gas_flow_slm"] = self._flow_ind
+        pv["o2_flow_slm"] = self._po2_ind * self._flow_ind
         pv["dew_point_c"] = ph2o_atm_to_dew_point(self._ph2o_ind)
         pv["pressure_mbar"] = self._pressure + 0.2 * float(self._inst_rng.standard_normal())
 
@@ -246,7 +253,7 @@ class FurnaceTool(ToolCore):
                 out["OverTemperature"] = (f"{key}: {z.indicated_c:.1f} °C above setpoint "
                                           f"{self.setpoints[key]:.1f} °C + {band:g} °C")
                 break
-        demand = (self.setpoints["po2_atm"] * self.cfg.plc.gas_flow_slm
+        demand = (self.setpoints["po2_atm"] * self.setpoints["gas_flow_slm"]
                   if self._gas_on() else 0.0)
         # Only a commanded flow can deviate: after the batch the valve closes on purpose.
         off = self._gas_on() and flow_deviation(self.pv["o2_flow_slm"], demand,

@@ -303,6 +303,7 @@ class OpcUaFurnace(OpcUaTool):
     """Controlled-oxidation furnace PLC (setpoints of an ``oxidize`` step)."""
 
     kind = "furnace"
+    RECORDED = {"gas_flow_pv": "gas_flow_slm"}
 
     def writes(self, step: StepRequest) -> list[tuple[str, Any]]:
         sp = step.setpoints
@@ -315,6 +316,8 @@ class OpcUaFurnace(OpcUaTool):
                 ("hold_time_sp", float(sp["hold_min"])),
                 ("po2_sp", float(sp["po2_atm"])),
                 ("dew_point_sp", ph2o_atm_to_dew_point(float(sp.get("ph2o_atm", 0.0))))]
+        if "gas_flow_slm" in sp:
+            out.append(("gas_flow_sp", float(sp["gas_flow_slm"])))
         psd = step.context.get("psd")
         d50 = getattr(psd, "d50_um", None)
         if d50 is not None:
@@ -339,11 +342,14 @@ class OpcUaFurnace(OpcUaTool):
         temp = prof.temperature_c
         band = temp >= hold_c - 5.0
         dt = np.diff(prof.time_s, append=prof.time_s[-1])
+        flows = [v for _, name, v in rec.samples if name == "gas_flow_slm"]
         return {"max_c": float(temp.max()),
                 "hold_c_mean": float(temp[band].mean()) if band.any() else math.nan,
                 "hold_band_min": float(dt[band].sum()) / 60.0,
                 "po2_atm_mean": float(prof.po2_atm.mean()),
-                "ph2o_atm_mean": float(prof.ph2o_atm.mean()), "duration_s": duration_s}
+                "ph2o_atm_mean": float(prof.ph2o_atm.mean()), "duration_s": duration_s,
+                # The flow controller's reading while the step ran (the supply limit's input).
+                "gas_flow_slm_mean": float(np.mean(flows)) if flows else math.nan}
 
 
 class OpcUaSputter(OpcUaTool):

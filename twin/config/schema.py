@@ -264,8 +264,6 @@ class FurnacePlc(PlcEmulation):
     unload_c: float = Field(default=100.0, ge=0, le=400, description="cooling ends below")
     pressure_mbar: float = Field(default=1013.25, gt=0, le=2000,
                                  description="local-recipe furnace pressure")
-    gas_flow_slm: float = Field(default=10.0, gt=0, le=1000,
-                                description="total process-gas flow (O2 flow = pO2 share)")
     charge_d50_um: float = Field(default=5.0, gt=0, le=1000,
                                  description="default charge particle size (client may write)")
     charge_gsd: float = Field(default=1.8, gt=1, le=10)
@@ -361,6 +359,19 @@ class LabConfig(Frozen):
     sample_count: int = Field(default=1, ge=1, le=1000,
                               description="measure k (this) of every sample_every batches, "
                                           "chosen at random (seeded)")
+    method: Literal["auto", "o_bet", "xps"] = Field(
+        default="auto",
+        description="oxide measurement: o_bet (oxygen by inert-gas fusion with the BET "
+                    "surface: powders), xps (Si 2p ratio: films and layers within its "
+                    "1-8 nm range); auto: o_bet for a powder line, xps for thin film")
+    oxygen_rsd: float = Field(default=0.015, ge=0, le=0.5,
+                              description="repeatability of the oxygen analysis (relative sd; "
+                                          "1-2 %, powder_bed.md §8)")
+    bet_rsd: float = Field(default=0.02, ge=0, le=0.5,
+                           description="repeatability of the BET surface (relative sd; "
+                                       "1-3 % within a lab, §8)")
+    increments: int = Field(default=4, ge=1, le=100,
+                            description="increments (trays) a powder sample is composed of")
 
     @model_validator(mode="after")
     def _k_of_n(self) -> LabConfig:

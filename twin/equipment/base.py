@@ -12,6 +12,7 @@ The simulation core never imports asyncua; nothing here does either.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -177,15 +178,56 @@ class LabSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LabResult:
+    """What the lab reports for a batch.
+
+    Attributes
+    ----------
+    thickness_nm : float
+        The oxide thickness the lab reports, nm (NaN: no valid result).
+    method : str
+        How it was measured: ``o_bet`` (oxygen by inert-gas fusion with the BET surface),
+        ``xps`` (Si 2p intensity ratio), or ``lab`` (an outside lab's value as reported).
+    o_wt_pct : float
+        Oxygen content of the oxidised product, wt % (``o_bet``; NaN otherwise).
+    bet_m2_g : float
+        Specific surface the thickness was derived with, m²/g (``o_bet``).
+    note : str
+        Why there is no valid value, or what the method assumed.
+    """
+
+    thickness_nm: float
+    method: str
+    o_wt_pct: float = math.nan
+    bet_m2_g: float = math.nan
+    note: str = ""
+
+
+@runtime_checkable
+class LabSample(Protocol):
+    """A simulated batch's material as the lab receives it (an opaque truth handle).
+
+    The hidden plant's truth handles analyse themselves with the lab's methods and noise: the
+    twin's lab station only waits for the turnaround and the instrument, then asks.
+    """
+
+    def analyse(self, lab: Any, rng: Any) -> LabResult:
+        """The lab's result for this sample (``lab``: the plant's ``[stations.lab]``)."""
+        ...
+
+
 def lab_truth(truth: Any, key: str | None = None) -> Any:
-    """What the lab measures: a :class:`LabSource` as it is, else the true mean value, nm.
+    """What the lab measures: a :class:`LabSource` or :class:`LabSample` as it is, else the
+    true mean value, nm.
 
     ``key`` picks a field of a dict-like truth (the sputter tool's ``'cap_nm'``); without it
     the truth's ``mean_nm`` is used (an oxide distribution).
     """
-    # A LabSource is anything with measure() (what the runtime Protocol check tests, without
-    # its cost: it inspects every protocol attribute on each call).
-    if not isinstance(truth, (dict, float)) and callable(getattr(truth, "measure", None)):
+    # A LabSource is anything with measure(), a LabSample anything with analyse() (what the
+    # runtime Protocol checks test, without their cost: they inspect every attribute).
+    if not isinstance(truth, (dict, float)) and (callable(getattr(truth, "measure", None))
+                                                 or callable(getattr(truth, "analyse", None))):
         return truth
     return float(truth[key]) if key is not None else float(truth.mean_nm)
 

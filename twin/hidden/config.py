@@ -78,6 +78,18 @@ class Sensors(Facts):
     oxygen_sd_rel: float = Field(default=0.02, ge=0, le=0.5)
 
 
+class LabTruth(Facts):
+    """The metrology lab's systematic errors (its repeatability is the plant file's).
+
+    Between-lab differences exceed within-lab ones (IEA round robin, powder_bed.md §8):
+    simulated as fixed biases of this lab (estimates, 3-5 % between labs for O, 5-10 % for BET).
+    """
+
+    oxygen_bias_rel: float = Field(default=0.01, ge=-0.3, le=0.3)
+    bet_bias_rel: float = Field(default=-0.02, ge=-0.3, le=0.3)
+    xps_bias_nm: float = Field(default=0.05, ge=-1, le=1)
+
+
 class FurnaceTruth(Frozen):
     """Hidden true process of every oxidation furnace of the plant."""
 
@@ -108,6 +120,7 @@ class TruthConfig(Frozen):
     disturbances: Disturbances = Disturbances()
     material: Material = Material()
     sensors: Sensors = Sensors()
+    lab: LabTruth = LabTruth()
     furnace: FurnaceTruth = FurnaceTruth()
     sputter: SputterTruth = SputterTruth()
 

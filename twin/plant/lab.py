@@ -25,7 +25,7 @@ import numpy as np
 import simpy
 
 from twin.config.schema import Disposition, LabConfig
-from twin.equipment.base import LabSource
+from twin.equipment.base import LabResult, LabSample, LabSource
 from twin.physics.metrology import measure_thickness_nm
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.components import Component
@@ -100,32 +100,34 @@ class Lab(Component):
         self.measured = 0
         ctx.historian.register(self.path, "idle", self.env.now)
 
-    def submit(self, batch_id: str, true_nm: float | LabSource,
-               done: Callable[[float], None]) -> None:
-        """Measure a batch: ``done(measured_nm)`` is called when the result is reported.
+    def submit(self, batch_id: str, truth: float | LabSource | LabSample,
+               done: Callable[[LabResult], None]) -> None:
+        """Measure a batch: ``done(result)`` is called when the lab reports.
 
-        ``true_nm`` is the hidden true thickness (simulated equipment: this lab adds the
-        turnaround and the metrology noise) or a :class:`LabSource` (live equipment: the real
-        lab's result, with its own turnaround and noise, is awaited as it is).
+        ``truth`` is what the lab receives: a simulated batch's material
+        (:class:`LabSample`: the hidden plant's handle, analysed with this lab's method and
+        noise after the turnaround), a :class:`LabSource` (live equipment: the real lab's
+        result is awaited as it is), or a plain true thickness (a model's own value: XPS noise
+        is added).
         """
-        # A plain number (simulated equipment, every batch of a study) skips the runtime
-        # Protocol check, which costs a few microseconds per call.
-        if not isinstance(true_nm, float) and isinstance(true_nm, LabSource):
-            self.env.process(self._external(batch_id, true_nm, done))
+        if isinstance(truth, (float, int)):
+            self.env.process(self._measure(batch_id, float(truth), done))
+        elif isinstance(truth, LabSource):
+            self.env.process(self._external(batch_id, truth, done))
         else:
-            self.env.process(self._measure(batch_id, float(true_nm), done))
+            self.env.process(self._measure(batch_id, truth, done))
 
     def _external(self, batch_id: str, source: LabSource,
-                  done: Callable[[float], None]) -> Generator[simpy.Event, Any, None]:
+                  done: Callable[[LabResult], None]) -> Generator[simpy.Event, Any, None]:
         env, h = self.env, self.ctx.historian
         h.event(env.now, self.path, "sample:received", batch_id)
         measured = yield from source.measure(env)
         self.measured += 1
         h.event(env.now, self.path, "sample:result", batch_id, f"{measured:.4f}")
-        done(measured)
+        done(LabResult(measured, "lab"))
 
-    def _measure(self, batch_id: str, true_nm: float,
-                 done: Callable[[float], None]) -> Generator[simpy.Event, Any, None]:
+    def _measure(self, batch_id: str, truth: float | LabSample,
+                 done: Callable[[LabResult], None]) -> Generator[simpy.Event, Any, None]:
         env, h = self.env, self.ctx.historian
         h.event(env.now, self.path, "sample:received", batch_id)
         yield env.timeout(self.cfg.turnaround_h * HOUR_S)
@@ -137,9 +139,12 @@ class Lab(Component):
             self.busy -= 1
             if self.busy == 0:
                 h.set_state(self.path, "idle", env.now)
-        measured = float(measure_thickness_nm(true_nm, self.rng,
-                                              sigma_abs_nm=self.cfg.noise_abs_nm,
-                                              sigma_rel=self.cfg.noise_rel))
+        if isinstance(truth, float):
+            result = LabResult(float(measure_thickness_nm(
+                truth, self.rng, sigma_abs_nm=self.cfg.noise_abs_nm,
+                sigma_rel=self.cfg.noise_rel)), "xps")
+        else:
+            result = truth.analyse(self.cfg, self.rng)
         self.measured += 1
-        h.event(env.now, self.path, "sample:result", batch_id, f"{measured:.4f}")
-        done(measured)
+        h.event(env.now, self.path, "sample:result", batch_id, f"{result.thickness_nm:.4f}")
+        done(result)

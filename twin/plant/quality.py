@@ -13,14 +13,15 @@ from typing import Any
 
 import simpy
 
-from twin.equipment.base import LabSource
+from twin.equipment.base import LabResult, LabSample, LabSource
 from twin.plant.batches import Unit
 from twin.plant.lab import Lab, decide
 from twin.plant.station import Machine
 
 
 def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
-            predicted_nm: float, within_share: float, true_nm: float | LabSource,
+            predicted_nm: float, within_share: float,
+            true_nm: float | LabSource | LabSample,
             aborted: bool,
             reworks: int, on_rework: Callable[[Unit], None] | None = None,
             on_measured: Callable[[float], None] | None = None
@@ -38,9 +39,10 @@ def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
         What goes into the output buffer (the charge itself, or the run's sheets).
     predicted_nm, within_share : float
         The twin's predicted mean oxide and uniformity share.
-    true_nm : float or LabSource
-        The hidden true mean oxide (only the lab's measurement reads it), or, for live
-        equipment, the handle that fetches the real lab's result.
+    true_nm : float, LabSample or LabSource
+        What the lab receives: a simulated batch's material (analysed by the lab), a
+        modelled tool's own value, or, for live equipment, the handle that fetches the real
+        lab's result.
     aborted : bool
         The step was aborted: the batch must be measured.
     reworks : int
@@ -69,8 +71,11 @@ def dispose(machine: Machine, lab: Lab, batch: Unit, units: list[Unit], *,
         yield from machine.output(u, hold=True)
     machine.event("hold", batch.id, "lab")
 
-    def done(measured: float) -> None:
-        if on_measured is not None:
+    def done(result: LabResult) -> None:
+        measured = result.thickness_nm
+        batch.row.update({"lab_method": result.method, "lab_o_wt_pct": result.o_wt_pct,
+                          "lab_bet_m2_g": result.bet_m2_g, "lab_note": result.note})
+        if on_measured is not None and math.isfinite(measured):
             on_measured(measured)
         decision, reason = decide(measured, within_share, reworks, window_nm=window,
                                   rules=rules, can_rework=on_rework is not None)
