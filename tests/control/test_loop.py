@@ -53,7 +53,7 @@ def test_vm_learns_and_then_releases_on_prediction(plant: PlantConfig, model: Fu
     for k in range(14):
         res, true_nm, _ = run_batch(plant, furnace, loop, k, ctx, recipe, t)
         pred = loop.after_step(res, ctx)
-        assert pred.model_version.startswith("vm-1/anode-twin-")
+        assert pred.model_version.startswith("vm-2/anode-twin-")
         if k < 3:
             assert not pred.reliable and release_basis(pred, (1, 100))[0] == "lab"
         if k >= 6:
@@ -174,7 +174,7 @@ def test_during_step_trims_the_hold(plant: PlantConfig, model: FurnaceModel,
     seen = Profile(ind.time_s[keep], ind.temperature_c[keep], ind.po2_atm[keep],
                    ind.ph2o_atm[keep])
     before = sp["hold_min"]
-    loop.calibration.state = loop.calibration.state.__class__(level=math.log(3.0))
+    loop.start_calibration(math.log(3.0))
     new = loop.during_step(plan, seen, t_chk, ctx, t_chk)
     assert new is not None and before * 0.5 <= new["hold_min"] < before
     w = [r for r in buf.records if r.kind == "write"][-1]

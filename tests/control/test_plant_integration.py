@@ -19,7 +19,7 @@ def test_simulate_records_vm_and_never_releases_unreliable_batches() -> None:
     for col in ("vm_mean_nm", "vm_lower_nm", "vm_upper_nm", "vm_reliability", "vm_reliable",
                 "vm_model_version", "vm_n_lab", "ctrl_state"):
         assert col in ch.columns
-    assert ch.vm_model_version.str.startswith("vm-1/").all()
+    assert ch.vm_model_version.str.startswith("vm-2/").all()
     assert (ch.vm_lower_nm <= ch.vm_mean_nm).all() and (ch.vm_mean_nm <= ch.vm_upper_nm).all()
     unreliable = ch[~ch.vm_reliable.astype(bool)]
     assert len(unreliable) >= 3  # the first charges, before the calibration has lab results

@@ -233,7 +233,7 @@ def test_vm_predicts_the_cap_with_an_interval_and_holds_unreliable_runs(
     assert first.mean_nm == pytest.approx(5.0, rel=1e-6)
     assert first.lower_nm < first.mean_nm < first.upper_nm
     assert not first.reliable and release_basis(first, (1.0, 100.0))[0] == "lab"
-    assert first.model_version.startswith("vm-1/") and "sputter" in first.model_version
+    assert first.model_version.startswith("vm-2/") and "sputter" in first.model_version
     assert sink.records[-1].kind == "hold" and sink.records[-1].batch_id == "R1"
     teach(loop, recipe, 0.9, 15)
     good = loop.after_step(StepResult(PATH, "R2", "ok", 15 * 3600.0, 15 * 3600.0 + 600,

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from twin.control.charge import Theta
 from twin.control.r2r import RESOLUTION, RunToRunController, quantise
 
 #: Bisection steps: the bracket shrinks to 2**-60 of the knob range (far below RESOLUTION).
@@ -31,7 +32,7 @@ class CapController(RunToRunController):
     """Model-inversion controller of the sputter tool's oxide cap (see the module notes)."""
 
     def _solve_knob(self, sp: dict[str, float], knob: str, bounds: tuple[float, float],
-                    context: Any, theta: float, *,
+                    context: Any, theta: Theta, *,
                     start: float | None = None) -> tuple[float, float, bool]:
         """Value of one knob that puts the predicted cap on aim (or the nearest bound)."""
         name = self.model.knobs[knob]

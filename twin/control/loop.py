@@ -29,10 +29,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from twin.config.schema import ControlConfig
+from twin.config.schema import ControlConfig, LabConfig
 from twin.control.audit import AuditRecord, AuditSink
-from twin.control.calibration import LabObservation, Outcome, ToolCalibration
+from twin.control.calibration import CalState, LabObservation, Outcome, ToolCalibration
 from twin.control.cap import CapController
+from twin.control.furnace_cal import FurnaceCalibration
 from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
 from twin.control.r2r import (
     RESOLUTION,
@@ -104,17 +105,24 @@ class ControlLoop:
         Overrides the mode the configuration gives this loop.
     learn_only_on_line : bool
         Learn only from batches whose step ran on the line's own equipment (a PLC).
+    lab : LabConfig, optional
+        The lab's method and repeatability (a furnace's calibration weighs results with it).
     """
 
     def __init__(self, path: str, model: FurnaceModel | SputterCapModel, cfg: ControlConfig,
                  recipe: Mapping[str, float], sink: AuditSink, *,
-                 mode: Mode | None = None, learn_only_on_line: bool = False) -> None:
+                 mode: Mode | None = None, learn_only_on_line: bool = False,
+                 lab: LabConfig | None = None) -> None:
         self.path = path
         self.learn_only_on_line = learn_only_on_line
         self.model = model
         self.cfg = cfg
         self.sink = sink
-        self.calibration = ToolCalibration(cfg)
+        # A furnace learns its charge model's parameters (a Kalman filter); a sputter tool's
+        # cap, one rate factor (double-EWMA).
+        self.calibration: ToolCalibration | FurnaceCalibration = (
+            FurnaceCalibration(cfg, model.charge, lab) if isinstance(model, FurnaceModel)
+            else ToolCalibration(cfg))
         self.vm = VirtualMetrology(path, model, self.calibration, cfg)
         # The sputter cap's scalar model is inverted exactly (twin.control.cap).
         self.controller = (CapController if isinstance(model, SputterCapModel)
@@ -126,6 +134,18 @@ class ControlLoop:
         # batch starts from them, so the deadband is about the running setpoints, not the
         # recipe. Mid-step trims answer one batch's conditions and are not carried over.
         self.running: dict[str, float] = {}
+
+    def start_calibration(self, theta: Any) -> None:
+        """Start the tool's calibration from ``theta`` (its parameters, or a log rate factor),
+        forgetting any result learnt so far."""
+        cal = self.calibration
+        if isinstance(cal, FurnaceCalibration):
+            cal.restart((theta,) if isinstance(theta, (int, float)) else tuple(theta))
+        else:
+            fresh = ToolCalibration(self.cfg)
+            fresh.state = CalState(level=float(theta if isinstance(theta, (int, float))
+                                               else theta[0]))
+            self.calibration = self.vm.calibration = fresh
 
     # -- before the batch --------------------------------------------------------------
     def before_batch(self, batch_id: str, setpoints: Mapping[str, float], context: Any,
@@ -298,15 +318,23 @@ class ControlLoop:
                            "not learnt from: " + "; ".join(pend.problems))]
         else:
             pred = pend.prediction
-            theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm, pred)
-                               if math.isfinite(pred.mean_nm) else (math.nan, 0.0))
-            obs = LabObservation(batch_id, pend.result.end_s, measured_nm, pred.mean_nm,
-                                 pred.theta, sens, theta_obs, t_s)
-            before = {"log_rate_factor": self.calibration.state.level,
-                      "drift_per_h": self.calibration.state.drift_per_h}
-            out = self.calibration.add(obs)
-            after = {"log_rate_factor": self.calibration.state.level,
-                     "drift_per_h": self.calibration.state.drift_per_h}
+            cal = self.calibration
+            if isinstance(cal, FurnaceCalibration):
+                before: dict[str, Any] = cal.describe()
+                out = cal.observe(batch_id, pend.result.end_s, measured_nm, pred.params,
+                                  pred.mean_nm, pred.jacobian or (math.nan,) * 3, t_s)
+                after: dict[str, Any] = cal.describe()
+            else:
+                theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm,
+                                                     pred)
+                                   if math.isfinite(pred.mean_nm) else (math.nan, 0.0))
+                obs = LabObservation(batch_id, pend.result.end_s, measured_nm, pred.mean_nm,
+                                     pred.theta, sens, theta_obs, t_s)
+                before = {"log_rate_factor": cal.state.level,
+                          "drift_per_h": cal.state.drift_per_h}
+                out = cal.add(obs)
+                after = {"log_rate_factor": cal.state.level,
+                         "drift_per_h": cal.state.drift_per_h}
             for o in out:
                 kind = "calibration" if o.status in ("used", "reinstated") else "outlier"
                 self.sink.record(AuditRecord(

@@ -319,16 +319,18 @@ class SputterCapModel:
         r_lo, r_hi = coating.CAP_RATIO_RANGE
         return max(float(lo), r_lo * ar * 1.001), min(float(hi), r_hi * ar * 0.999)
 
-    def cap_nm(self, values: Mapping[str, float], theta: float) -> float:
-        """Predicted cap thickness (nm) for read-back or set values."""
+    def cap_nm(self, values: Mapping[str, float], theta: Theta) -> float:
+        """Predicted cap thickness (nm) for read-back or set values (``theta``: the log rate
+        factor of the cap)."""
         m: Literal["Si", "Sn"] = "Si" if self.material == "Si" else "Sn"
         rate = coating.cap_rate_nm_min(values["ar_sccm"], values["o2_sccm"],
                                        power_w=values["power_w"],
                                        pressure_mtorr=values["pressure_mtorr"], material=m)
-        return rate * self.calibration.c_factor * math.exp(theta) * values["oxidize_min"]
+        return (rate * self.calibration.c_factor * math.exp(unpack(theta)[0])
+                * values["oxidize_min"])
 
     def predict_setpoints(self, setpoints: Sequence[Mapping[str, float]], context: Any,
-                          theta: float) -> FloatArray:
+                          theta: Theta) -> FloatArray:
         """Predicted cap thickness (nm) per candidate setpoint set."""
         return np.array([self.cap_nm(sp, theta) for sp in setpoints])
 

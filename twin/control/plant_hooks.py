@@ -54,7 +54,8 @@ class PlantControl:
                                  charge=ocfg.charge,
                                  gas_flow_slm=float(recipe.get("gas_flow_slm", math.nan)))
             self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
-                                           learn_only_on_line=self.learn_only_on_line)
+                                           learn_only_on_line=self.learn_only_on_line,
+                                           lab=self.cfg.stations.lab)
         return self.loops[path]
 
     def sputter_loop(self, path: str, scfg: SputterConfig,

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from twin.config.schema import ControlConfig
+from twin.control.charge import Theta
 from twin.control.model import FurnaceModel, SputterCapModel
 
 # The inversion walks from the running setpoint (secant steps, then a safeguarded regula
@@ -105,7 +106,7 @@ class RunToRunController:
         return abs(math.log(predicted_nm / self.cfg.aim_nm)) <= self.cfg.deadband_rel
 
     def propose(self, batch_id: str, current: Mapping[str, float], context: Any,
-                theta: float, *, suffix: str = "", fixed: Sequence[str] = (),
+                theta: Theta, *, suffix: str = "", fixed: Sequence[str] = (),
                 predicted_nm: float | None = None) -> Proposal | None:
         """Corrective setpoints for the batch, or None inside the deadband.
 
@@ -147,7 +148,7 @@ class RunToRunController:
                         {k: float(current[k]) for k in changes}, changes, pred, pred_after,
                         self.cfg.aim_nm, reached, reason)
 
-    def solve(self, current: Mapping[str, float], context: Any, theta: float, *,
+    def solve(self, current: Mapping[str, float], context: Any, theta: Theta, *,
               fixed: Sequence[str] = ()) -> tuple[dict[str, float], bool, float]:
         """Setpoints meeting the aim (knob by knob); also whether reached and the prediction."""
         ranges = {k: self.allowed(k, current, context) for k in self.knobs}
@@ -185,7 +186,7 @@ class RunToRunController:
         return max(lo, cur - step), min(hi, cur + step)
 
     def _solve_knob(self, sp: dict[str, float], knob: str, bounds: tuple[float, float],
-                    context: Any, theta: float, *,
+                    context: Any, theta: Theta, *,
                     start: float | None = None) -> tuple[float, float, bool]:
         """Value of one knob that puts the prediction on aim (or the nearest bound); the
         search starts at ``start`` (default: the knob's value in ``sp``)."""

@@ -32,12 +32,13 @@ from typing import Any
 from twin import __version__
 from twin.config.schema import ControlConfig
 from twin.control.calibration import ToolCalibration
+from twin.control.furnace_cal import FurnaceCalibration, jacobian
 from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
 from twin.equipment.base import StepResult
 from twin.physics.oxidation_profile import Profile
 
 #: Model version recorded with every prediction (bump when the VM's method changes).
-VM_VERSION = "vm-1"
+VM_VERSION = "vm-2"
 #: Log-thickness standard deviation at which the precision term of reliability is 1/2.
 SIGMA_REF = 0.15
 #: Step in theta for the numerical sensitivity d log(thickness) / d theta.
@@ -79,6 +80,10 @@ class VmPrediction:
         VM method, package version and thin-oxide model.
     fully_oxidised_share : float
         Predicted volume share of particles oxidised through.
+    params : tuple of float
+        The whole parameter vector used (furnace: log rate, bed offset K, log lag).
+    jacobian : tuple of float
+        d ln(mean) / d params at ``params`` (the calibration learns with it).
     """
 
     batch_id: str
@@ -100,6 +105,8 @@ class VmPrediction:
     n_lab: int
     model_version: str
     fully_oxidised_share: float = math.nan
+    params: tuple[float, ...] = ()
+    jacobian: tuple[float, ...] = ()
 
     def in_window(self, window_nm: tuple[float, float]) -> bool:
         """Whether the predicted mean lies in the target window."""
@@ -110,12 +117,16 @@ class VmPrediction:
         # The fields one by one (asdict deep-copies every value; these are plain values).
         out = {f"{prefix}{k}": getattr(self, k) for k in _COLUMN_FIELDS}
         out[f"{prefix}reasons"] = "; ".join(self.reasons)
+        if len(self.params) >= 3:
+            out[f"{prefix}bed_offset_c"] = self.params[1]
+            out[f"{prefix}bed_lag_factor"] = math.exp(self.params[2])
         return out
 
 
 #: VmPrediction fields written as batch columns (all but the batch and loop names).
 _COLUMN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(VmPrediction)
-                                        if f.name not in ("batch_id", "loop"))
+                                        if f.name not in ("batch_id", "loop", "params",
+                                                          "jacobian"))
 
 
 class VirtualMetrology:
@@ -134,7 +145,8 @@ class VirtualMetrology:
     """
 
     def __init__(self, loop: str, model: FurnaceModel | SputterCapModel,
-                 calibration: ToolCalibration, cfg: ControlConfig) -> None:
+                 calibration: ToolCalibration | FurnaceCalibration,
+                 cfg: ControlConfig) -> None:
         self.loop = loop
         self.model = model
         self.calibration = calibration
@@ -158,7 +170,18 @@ class VirtualMetrology:
         theta = self.calibration.theta_at(result.end_s)
         hard = self.record_problems(result, context) if problems is None else list(problems)
         stats, sens = self._stats(result, context, theta)
-        return self._finish(result, context, theta, stats, sens, hard)
+        jac: tuple[float, ...] = ()
+        if isinstance(self.calibration, FurnaceCalibration) and stats["mean_nm"] > 0:
+            # The prediction's sensitivities to every learnt parameter: the interval and,
+            # when the lab answers, the calibration's linearisation.
+            base = math.log(stats["mean_nm"])
+            params = (theta,) if isinstance(theta, (int, float)) else tuple(theta)
+            jac = jacobian(lambda th: self._log_mean(result, context, th), params, base)
+        return self._finish(result, context, theta, stats, jac or sens, hard)
+
+    def _log_mean(self, result: StepResult, context: Any, theta: Any) -> float:
+        m = self._stats(result, context, theta)[0]["mean_nm"]
+        return math.log(m) if m > 0 else -50.0
 
     def record_problems(self, result: StepResult, context: Any) -> list[str]:
         """Hard reasons not to trust a record: status, data gaps, out-of-range inputs."""
@@ -181,7 +204,7 @@ class VirtualMetrology:
         return out
 
     def _stats(self, result: StepResult, context: Any,
-               theta: float) -> tuple[dict[str, float], float]:
+               theta: Any) -> tuple[dict[str, float], float]:
         if isinstance(self.model, FurnaceModel):
             if not isinstance(result.actual, Profile) or not isinstance(context,
                                                                         OxidationContext):
@@ -202,10 +225,13 @@ class VirtualMetrology:
         return ({"mean_nm": cap, "p5_nm": cap, "p50_nm": cap, "p95_nm": cap,
                  "within_50pct_share": 1.0, "fully_oxidised_share": 0.0}, 1.0)
 
-    def _finish(self, result: StepResult, context: Any, theta: float,
-                stats: Mapping[str, float], sens: float, hard: list[str]) -> VmPrediction:
+    def _finish(self, result: StepResult, context: Any, theta: Any,
+                stats: Mapping[str, float], sens: Any, hard: list[str]) -> VmPrediction:
         mean = stats["mean_nm"]
         sigma = self.calibration.sigma_log_at(result.end_s, sens)
+        params = tuple(theta) if not isinstance(theta, (int, float)) else (float(theta),)
+        jac = tuple(sens) if not isinstance(sens, (int, float)) else ()
+        sens = jac[0] if jac else float(sens)
         if not (math.isfinite(mean) and mean > 0):
             hard = [*hard, "the model gives no finite thickness for this record"]
             mean = math.nan
@@ -224,8 +250,9 @@ class VirtualMetrology:
             within_50pct_share=stats["within_50pct_share"],
             lower_nm=mean * math.exp(-self._z * sigma), upper_nm=mean * math.exp(self._z * sigma),
             sigma_log=sigma, reliability=score, reliable=not reasons, reasons=tuple(reasons),
-            theta=theta, sensitivity=sens, n_lab=n, model_version=self.version(context),
-            fully_oxidised_share=stats.get("fully_oxidised_share", math.nan))
+            theta=params[0], sensitivity=sens, n_lab=n, model_version=self.version(context),
+            fully_oxidised_share=stats.get("fully_oxidised_share", math.nan), params=params,
+            jacobian=jac)
 
     def _score(self, sigma: float, n_lab: int) -> float:
         need = self.cfg.min_lab_results
