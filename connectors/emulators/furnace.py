@@ -1,13 +1,16 @@
 """Emulated controlled-oxidation furnace PLC: process values, recipe steps, hidden truth.
 
 Steps: Idle → Loading → Heating → Holding → Cooling → Complete (plus Held, Aborted).
-The zone temperatures come from the shared true process
+The zone temperatures come from the hidden plant's furnace
 (:class:`twin.hidden.furnace.TrueFurnace`, one state per zone): a rate-limited first-order
-lag with seeded noise, reported as the *indicated* (thermocouple) value while the charge sees
-``indicated + thermocouple offset``. The O2 mass-flow controller shows its setpoint-following
-reading; the gas the charge sees carries the hidden flow bias. While a batch runs, the true
-temperature and atmosphere are recorded; when it ends, the true oxide of the charge is
-computed once with :meth:`TrueFurnace.true_oxide` and kept for the lab only.
+lag with seeded noise, reported as the *indicated* (thermocouple) value while each zone's wall
+runs at its hidden offset. The gas-flow controller shows its setpoint-following reading while
+the true flow carries the hidden bias; the dew-point sensor reads the humidifier's true water
+with its bias. While a batch runs, every zone's true wall temperature and the true gas are
+recorded; when it ends, the charge's true oxide is solved once with the hidden charge physics
+(:mod:`twin.hidden.charge`) and kept for the lab only. The charge itself is what the
+supervisor wrote (mass, d50 as measured), as it really is (the hidden instruments' bias
+undone, the BET roughness of the truth file).
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from connectors.emulators.points import (
 from connectors.emulators.tool import DeviationTimer, ToolCore, flow_deviation, lag
 from twin.config.schema import LabConfig, OxidationRecipe, OxidizerConfig
 from twin.errors import ConfigError, PhysicsError
-from twin.hidden.config import FurnaceTruth
+from twin.hidden.charge import SL_PER_MOL, ChargeOxidation, ChargeTruth, TrueRun
+from twin.hidden.config import TruthConfig, load_truth
 from twin.hidden.furnace import FurnaceState, TrueFurnace
-from twin.physics.oxidation_profile import Profile
+from twin.physics.milling import ssa_m2_g
 from twin.physics.psd import lognormal
 
 log = logging.getLogger(__name__)
@@ -115,8 +119,10 @@ class FurnaceTool(ToolCore):
         Metrology turnaround and noise.
     rng : numpy.random.Generator
         The run's generator; split into truth, lab and instrument streams.
-    truth : FurnaceTruth, optional
-        The hidden process (a truth file's ``[furnace]``); default: a textbook furnace.
+    truth : TruthConfig, optional
+        The hidden plant (a truth file); default: the shipped nominal truth.
+    phase_fraction : float
+        Surface share of the charge's free Si (or Sn) phase (from the alloy's phases).
     """
 
     KIND: ClassVar[str] = "furnace"
@@ -127,7 +133,7 @@ class FurnaceTool(ToolCore):
 
     def __init__(self, cfg: OxidizerConfig, recipe: OxidationRecipe, material: str,
                  lab: LabConfig, rng: np.random.Generator, *,
-                 truth: FurnaceTruth | None = None) -> None:
+                 truth: TruthConfig | None = None, phase_fraction: float = 1.0) -> None:
         truth_rng, lab_rng, self._inst_rng = rng.spawn(3)
         points = furnace_points(cfg)
         self.context_points = furnace_context(cfg)
@@ -138,10 +144,18 @@ class FurnaceTool(ToolCore):
         self.cfg = cfg
         self.recipe = recipe
         self.material = material
-        self.truth = TrueFurnace(truth or FurnaceTruth(), cfg.limits, truth_rng,
-                                 tau_s=cfg.plc.tau_s)
-        self.zones: list[FurnaceState] = [self.truth.initial_state(temperature_c=recipe.start_c)
-                                          for _ in range(cfg.plc.zones)]
+        self.hidden = truth if truth is not None else load_truth(None)
+        self.truth = TrueFurnace(self.hidden.furnace, cfg.limits, truth_rng,
+                                 tau_s=cfg.plc.tau_s, zones=cfg.plc.zones)
+        self.phase_fraction = phase_fraction
+        zone_mean = sum(self.truth.zone_offsets_c) / self.truth.zones
+        self.oxidation = ChargeOxidation(
+            self.hidden.kinetics.build(), self.hidden.bed.build(), self.hidden.lab,
+            zone_offsets_c=tuple(z - zone_mean for z in self.truth.zone_offsets_c),
+            loop_tau_s=cfg.plc.tau_s, mode="exact")
+        self.zones: list[FurnaceState] = [
+            self.truth.initial_state(temperature_c=recipe.start_c, zone=i)
+            for i in range(cfg.plc.zones)]
         self._held_sp: list[float] = []
         self._hold_elapsed_s = 0.0
         self._rate_c_per_min = 0.0
@@ -150,7 +164,8 @@ class FurnaceTool(ToolCore):
         self._ph2o_ind = 0.0
         self._pressure = 1013.25
         self._timers = DeviationTimer()
-        self._trajectory: list[tuple[float, float, float, float]] = []
+        # (time, wall per zone ..., O2, H2O, total flow) of the running batch, true values.
+        self._trajectory: list[tuple[float, ...]] = []
         self._update_pv()
 
     # -- batch -----------------------------------------------------------------------------
@@ -191,7 +206,7 @@ class FurnaceTool(ToolCore):
     # -- process ---------------------------------------------------------------------------
     def _process(self, dt_s: float) -> None:
         before = self._mean_indicated()
-        self.zones = [self.truth.step(z, self._zone_setpoints(i, self.step), dt_s)
+        self.zones = [self.truth.step(z, self._zone_setpoints(i, self.step), dt_s, zone=i)
                       for i, z in enumerate(self.zones)]
         rate = (self._mean_indicated() - before) / dt_s * 60.0
         self._rate_c_per_min = lag(self._rate_c_per_min, rate, dt_s, 60.0)
@@ -276,28 +291,45 @@ class FurnaceTool(ToolCore):
     def _record(self, force: bool = False) -> None:
         if not force and self._trajectory and self.t_s - self._trajectory[-1][0] < RECORD_EVERY_S:
             return
-        true_c = sum(z.true_c for z in self.zones) / len(self.zones)
         z0 = self.zones[0]
-        self._trajectory.append((self.t_s, true_c, z0.po2_atm, z0.ph2o_atm))
+        gas = self._gas_on() and "O2FlowLoss" not in self.faults
+        flow = (self.setpoints["gas_flow_slm"] * self.truth.flow_factor(self.t_s)
+                / SL_PER_MOL / 60.0 if gas else 0.0)
+        h2o = flow * z0.ph2o_atm if self._gas_on() else 0.0
+        self._trajectory.append((self.t_s, *(z.true_c for z in self.zones), flow * z0.po2_atm,
+                                 h2o, flow))
 
-    def _finish(self) -> float:
+    def _charge(self) -> ChargeTruth:
+        """The loaded charge as it really is (from what the supervisor wrote)."""
+        d50 = self.setpoints["charge_d50_um"] / math.exp(self.hidden.sensors.laser_d50_bias_rel)
+        gsd = self.cfg.plc.charge_gsd
+        ssa = float(ssa_m2_g(lognormal(d50, gsd), 2.33)) * self.hidden.material.ssa_roughness
+        return ChargeTruth(max(self.setpoints["charge_mass_kg"], 1e-3), d50, gsd, ssa,
+                           self.cfg.plc.initial_oxide_nm, self.phase_fraction, 0.0,
+                           self.material)
+
+    def _finish(self) -> Any:
         self._record(force=True)
         rows = self._trajectory
         if len(rows) < 2:
             rows = rows + [(rows[-1][0] + 1.0, *rows[-1][1:])]
-        t, temp, po2, ph2o = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+        a = np.array(rows, dtype=float)
+        a[:, 0] -= a[0, 0]
+        keep = np.concatenate([[True], np.diff(a[:, 0]) > 0])
+        a = a[keep]
+        nz = len(self.zones)
+        # An atmosphere without flow still holds a trace of gas: keep the solver's total
+        # above O2 + H2O.
+        total = np.maximum(a[:, 3 + nz], a[:, 1 + nz] + a[:, 2 + nz])
+        run = TrueRun(a[:, 0], a[:, 1:1 + nz].T.copy(), total, a[:, 1 + nz], a[:, 2 + nz],
+                      offset_c=self.truth.offset_c(self.batch.start_s),
+                      flow_mol_s=float(total.max()) or 1e-12, h2o_share=0.0,
+                      rate_factor=self.truth.rate_factor(self.batch.start_s))
         try:
-            profile = Profile(time_s=t, temperature_c=temp, po2_atm=po2, ph2o_atm=ph2o)
-            psd = lognormal(self.setpoints["charge_d50_um"], self.cfg.plc.charge_gsd)
-            dist = self.truth.true_oxide(profile, psd, material=self.material,
-                                         initial_nm=self.cfg.plc.initial_oxide_nm,
-                                         t_s=self.batch.start_s,
-                                         thin_model=self.recipe.thin_model,
-                                         orientation=self.recipe.orientation)
+            return self.oxidation.of_cut_run(run, self._charge())
         except PhysicsError as exc:  # e.g. tin held above its melting point
             log.warning("furnace batch %s: no true oxide: %s", self.batch.batch_id, exc)
             return math.nan
-        return float(dist.mean_nm)
 
 
 def _check_recipe(points: tuple[Point, ...], recipe: dict[str, Any]) -> None:

@@ -18,6 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from twin.physics.psychrometry import (  # noqa: F401  (re-exported)
+    DRY_DEW_POINT_C,
+    dew_point_to_ph2o_atm,
+    ph2o_atm_to_dew_point,
+)
+
 #: Namespace of the UNECE unit codes in ``EUInformation.NamespaceUri`` (OPC 10000-8).
 UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
 
@@ -96,32 +102,9 @@ class Point:
 
 
 # ---------------------------------------------------------------------------------------------
-# Humidity: the furnace PLC sets water vapour as a dew point (what its humidifier controls),
-# the physics wants a partial pressure. Magnus formula over water (Alduchov & Eskridge 1996),
-# good to about 0.1 % between -40 and 50 °C.
+# Dew point <-> water partial pressure: the Magnus formula lives with the physics
+# (twin.physics.psychrometry); the PLC shows a dew point, the physics wants a pressure.
 # ---------------------------------------------------------------------------------------------
-_MAGNUS_A_HPA = 6.1094
-_MAGNUS_B = 17.625
-_MAGNUS_C = 243.04
-_ATM_HPA = 1013.25
-#: Dew point shown for a dry gas (a partial pressure of zero has no dew point).
-DRY_DEW_POINT_C = -60.0
-
-
-def dew_point_to_ph2o_atm(dew_point_c: float) -> float:
-    """Water partial pressure at a dew point, atm (0 at or below :data:`DRY_DEW_POINT_C`)."""
-    if dew_point_c <= DRY_DEW_POINT_C:
-        return 0.0
-    e_hpa = _MAGNUS_A_HPA * math.exp(_MAGNUS_B * dew_point_c / (_MAGNUS_C + dew_point_c))
-    return e_hpa / _ATM_HPA
-
-
-def ph2o_atm_to_dew_point(ph2o_atm: float) -> float:
-    """Dew point of a water partial pressure, °C (:data:`DRY_DEW_POINT_C` for a dry gas)."""
-    if ph2o_atm <= dew_point_to_ph2o_atm(DRY_DEW_POINT_C + 1e-9):
-        return DRY_DEW_POINT_C
-    g = math.log(ph2o_atm * _ATM_HPA / _MAGNUS_A_HPA)
-    return _MAGNUS_C * g / (_MAGNUS_B - g)
 
 
 def dew_point_range(ph2o_range_atm: tuple[float, float]) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from twin.config.schema import PlantConfig
 from twin.errors import UsageError
 from twin.hidden.config import TruthConfig, load_truth, truth_path
 from twin.hidden.world import HiddenPlant
+from twin.physics.melting import solidify
 
 #: Plant file used when ``--config`` is not given: the shipped line that has the tool.
 DEFAULT_CONFIG = {"furnace": DEFAULT_PLANT, "sputter": CONFIG_DIR / "thin_film_line.toml"}
@@ -40,8 +41,11 @@ def make_tool(kind: str, plant: PlantConfig, seed: int | None, *, source: str = 
         if cfg is None or recipe is None:
             raise UsageError(f"{where}: a furnace needs [stations.oxidizer] and "
                              "[recipes.oxidation]")
+        phases = solidify(plant.alloy.composition_wt, 1.0)
+        # The free phase's share of the charge (as the plant model takes it for its surface).
+        frac = max(phases.phases_kg.get(phases.free_phase, 1.0), 1e-3)
         return FurnaceTool(cfg, recipe, plant.alloy.base, plant.stations.lab, rng,
-                           truth=truth.furnace)
+                           truth=truth, phase_fraction=frac)
     if kind == "sputter":
         scfg, srecipe = plant.stations.sputter, plant.recipes.sputter
         if scfg is None or srecipe is None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from connectors.emulators.points import Point
 from twin.config.schema import LabConfig, PlcEmulation
+from twin.physics.composition import thickness_sigma_rel_o_bet
 from twin.physics.metrology import measure_thickness_nm, sigma_nm
 
 #: Machine states of OPC 40001-1 ``MachineryItemState``.
@@ -129,6 +130,9 @@ class ToolCore:
         self.pv: dict[str, Any] = {}
         self.alarms: dict[str, bool] = dict.fromkeys(ALARM_KINDS, False)
         self.true_oxide_nm: dict[str, float] = {}
+        # What the lab receives of each batch: the hidden charge (it analyses itself with the
+        # lab's method and noise) or a plain true thickness (XPS noise is added).
+        self.lab_samples: dict[str, Any] = {}
         self.lab_jobs: dict[str, _LabJob] = {}
         self._heartbeat_lost = False
 
@@ -255,7 +259,9 @@ class ToolCore:
 
     def _end_batch(self, final: str) -> None:
         self.batch.end_s = self.t_s
-        self.true_oxide_nm[self.batch.batch_id] = self._finish()
+        truth = self._finish()
+        self.lab_samples[self.batch.batch_id] = truth
+        self.true_oxide_nm[self.batch.batch_id] = float(getattr(truth, "mean_nm", truth))
         self._enter(final)
 
     # -- heartbeat and faults --------------------------------------------------------------
@@ -351,11 +357,18 @@ class ToolCore:
         out = []
         for job in sorted(self.lab_jobs.values(), key=lambda j: j.ready_s):
             if job.result is None and job.ready_s <= self.t_s:
-                true_nm = self.true_oxide_nm[job.batch_id]
+                sample = self.lab_samples[job.batch_id]
                 noise = {"sigma_abs_nm": self.lab.noise_abs_nm, "sigma_rel": self.lab.noise_rel}
-                measured = float(measure_thickness_nm(true_nm, self.lab_rng, **noise))
-                job.result = LabResult(job.batch_id, measured, float(sigma_nm(measured, **noise)),
-                                       job.requested_s, job.ready_s)
+                if callable(getattr(sample, "analyse", None)):
+                    got = sample.analyse(self.lab, self.lab_rng)
+                    measured = float(got.thickness_nm)
+                    sd = (measured * float(thickness_sigma_rel_o_bet(self.lab.oxygen_rsd,
+                                                                     self.lab.bet_rsd))
+                          if got.method == "o_bet" else float(sigma_nm(measured, **noise)))
+                else:
+                    measured = float(measure_thickness_nm(float(sample), self.lab_rng, **noise))
+                    sd = float(sigma_nm(measured, **noise))
+                job.result = LabResult(job.batch_id, measured, sd, job.requested_s, job.ready_s)
                 out.append(job.result)
         return out
 
@@ -378,8 +391,9 @@ class ToolCore:
     def _interlock_cause(self) -> str:
         raise NotImplementedError
 
-    def _finish(self) -> float:
-        """True oxide of the batch that just ended, nm (hidden; only the lab sees it)."""
+    def _finish(self) -> Any:
+        """True oxide of the batch that just ended: a thickness, nm, or the hidden charge
+        (hidden; only the lab sees it)."""
         raise NotImplementedError
 
 

@@ -15,9 +15,11 @@ from twin.control.loop import ControlLoop, loop_mode
 from twin.control.model import FurnaceModel, OxidationContext
 from twin.control.vm import release_basis
 from twin.equipment.base import StepResult
+from twin.hidden.charge import ChargeOxidation, ChargeTruth, Recipe
 from twin.hidden.config import load_truth
 from twin.hidden.furnace import TrueFurnace
 from twin.physics.metrology import measure_thickness_nm
+from twin.physics.milling import ssa_m2_g
 
 PATH = "line1.oxidizer1"
 
@@ -28,19 +30,35 @@ def run_batch(plant: PlantConfig, furnace: TrueFurnace, loop: ControlLoop, k: in
     plan = loop.before_batch(f"B{k}", recipe, ctx, t)
     sp = loop.resolve(plan, t)
     assert isinstance(loop.model, FurnaceModel)
-    ind, true = furnace.run_profile(loop.model.planned_profile(sp), 60.0, t0_s=t)
-    dist = furnace.true_oxide(true, ctx.psd, material="Si", initial_nm=ctx.initial_nm, t_s=t)
+    ind, run = furnace.run_profile(loop.model.planned_profile(sp), 60.0, t0_s=t,
+                                   flow_slm=250.0)
+    true = OXIDATION.of_run(Recipe(sp["start_c"], sp["hold_c"], sp["ramp_c_per_min"],
+                                   sp["hold_min"], sp["cool_c_per_min"], sp["po2_atm"],
+                                   sp.get("ph2o_atm", 0.0)), run, _charge(ctx))
     kw = {"status": "ok", **result_kw}
     res = StepResult(PATH, f"B{k}", start_s=t, end_s=t + ind.duration_s, actual=ind,
                      **kw)  # type: ignore[arg-type]
-    return res, dist.mean_nm, sp
+    return res, true.mean_nm, sp
+
+
+#: The hidden plant's charge physics (nominal truth) judging the twin's VM.
+_TRUTH = load_truth("nominal")
+OXIDATION = ChargeOxidation(_TRUTH.kinetics.build(), _TRUTH.bed.build(), _TRUTH.lab,
+                            zone_offsets_c=(3.0, 0.0, -3.0))
+
+
+def _charge(ctx: OxidationContext) -> ChargeTruth:
+    """The charge the twin's context describes, as it really is (5 % coarser)."""
+    psd = ctx.psd
+    return ChargeTruth(58.0, psd.d50_um * 1.05, 1.8, ssa_m2_g(psd, 2.33), ctx.initial_nm, 1.0,
+                       0.0)
 
 
 @pytest.fixture()
 def furnace(plant: PlantConfig) -> TrueFurnace:
     ox = plant.stations.oxidizer
     assert ox is not None
-    return TrueFurnace(load_truth("nominal").furnace, ox.limits, np.random.default_rng(7))
+    return TrueFurnace(_TRUTH.furnace, ox.limits, np.random.default_rng(7))
 
 
 def test_vm_learns_and_then_releases_on_prediction(plant: PlantConfig, model: FurnaceModel,

@@ -58,10 +58,12 @@ def test_dew_point_round_trip(dew_c: float) -> None:
 def test_furnace_batch_walks_every_step_and_hides_the_truth() -> None:
     tool = furnace()
     assert run_batch(tool, "B1") == ["Loading", "Heating", "Holding", "Cooling", "Complete"]
-    offset = tool.truth.truth.thermocouple_offset_c
-    assert offset != 0
-    for z in tool.zones:  # the charge sees indicated + offset; the PV is the indicated value
-        assert z.true_c == pytest.approx(z.indicated_c + offset)
+    t = tool.t_s
+    offsets = [tool.truth.offset_c(t, i) for i in range(len(tool.zones))]
+    assert all(o != 0 for o in offsets) and len(set(offsets)) > 1  # zone to zone, hidden
+    for z, offset in zip(tool.zones, offsets, strict=True):
+        # Each zone's wall runs at its hidden offset; the PV is the indicated value.
+        assert z.true_c == pytest.approx(z.indicated_c + offset, abs=1e-6)
     true_nm = tool.true_oxide_nm["B1"]
     assert 0.5 < true_nm < 100
     assert true_nm not in tool.pv.values()

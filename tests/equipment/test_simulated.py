@@ -1,23 +1,14 @@
-"""Simulated equipment behind the equipment interface."""
+"""The generic simulated tool behind the equipment interface."""
 
 from __future__ import annotations
 
 import numpy as np
 import simpy
 
-from twin.config.schema import FurnaceLimits, Reliability
+from twin.config.schema import Reliability
 from twin.equipment.base import Equipment, StepRequest, StepResult
 from twin.equipment.simulated import SimulatedTool
-from twin.hidden.config import FurnaceTruth
-from twin.hidden.equipment import SimulatedFurnace
-from twin.hidden.furnace import TrueFurnace
 from twin.plant.breakdowns import FailureClock
-from twin.plant.prediction import LognormalPsd
-
-OX = {"start_c": 25.0, "hold_c": 875.0, "ramp_c_per_min": 10.0, "hold_min": 50.0,
-      "cool_c_per_min": 15.0, "po2_atm": 0.21, "ph2o_atm": 0.02}
-CTX = {"psd": LognormalPsd(0.26, 2.2), "material": "Si", "initial_nm": 0.5,
-       "growth": {"si_area_fraction": 0.565}}
 
 
 def _run(env: simpy.Environment, eq: Equipment, req: StepRequest) -> StepResult:
@@ -49,22 +40,3 @@ def test_a_breakdown_aborts_the_step_early():
     assert res.status == "aborted" and res.fault == "breakdown"
     assert 0 < res.values["completed_fraction"] < 1
     assert res.end_s < 50 * 3600.0
-
-
-def test_furnace_reports_the_indicated_record_and_keeps_the_truth():
-    env = simpy.Environment()
-    true = TrueFurnace(FurnaceTruth(thermocouple_offset_c=10.0), FurnaceLimits(),
-                       np.random.default_rng(2))
-    furnace = SimulatedFurnace("line1.oxidizer1", FailureClock(
-        Reliability(enabled=False), np.random.default_rng(3)), true, offset_sd_c=2.0)
-    res = _run(env, furnace, StepRequest("C1", "ox", "oxidize", OX, CTX))
-    assert res.status == "ok"
-    assert abs(res.values["hold_c_mean"] - 875.0) < 10.0  # what the PLC shows
-    assert res.actual.duration_s == res.end_s - res.start_s
-    assert res.truth.mean_nm > 1.0
-    # The truth ran 10 °C hotter than the record: more oxide than the record implies.
-    from twin.physics.oxidation import Calibration
-    from twin.plant.prediction import predict_oxide
-    pred = predict_oxide(res.actual, CTX["psd"], material="Si", calibration=Calibration(),
-                         initial_nm=0.5, growth=CTX["growth"])
-    assert res.truth.mean_nm > pred.mean_nm * 0.9

@@ -37,11 +37,21 @@ def _run(truth_ref: str | Path, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFra
 def test_predictions_identical_under_two_truths_while_the_truth_differs(tmp_path: Path) -> None:
     other = tmp_path / "hotter_tube.toml"
     base = load_truth("nominal")
+    f = base.furnace
+    # Everything a sensor would show stays as in the nominal truth (the thermocouple noise,
+    # the humidifier and the dew-point sensor); what none shows changes.
     other.write_text(
         '[truth]\nname = "hotter_tube"\n'
-        "[furnace]\nthermocouple_offset_c = -6.0\no2_flow_bias_rel = -0.1\nrate_factor = 1.4\n"
-        f"rate_drift_per_day = 0.01\ntemperature_noise_c = {base.furnace.temperature_noise_c}\n"
-        "thickness_spread_rel = 0.15\n")
+        "[furnace]\nthermocouple_offset_c = -6.0\nzone_offsets_c = [6.0, 0.0, -8.0]\n"
+        f"o2_flow_bias_rel = -0.3\nrate_factor = 1.4\ntube_ageing_per_day = 0.01\n"
+        f"temperature_noise_c = {f.temperature_noise_c}\n"
+        f"humidifier_wander_rel = {f.humidifier_wander_rel}\n"
+        f"humidifier_wander_h = {f.humidifier_wander_h}\n"
+        f"dew_point_bias_c = {f.dew_point_bias_c}\n"
+        '[kinetics]\npreset = "spread_end"\n[bed]\ntray_depth_mm = 9.0\n'
+        f"[sensors]\nstorage_rh_bias_percent = {base.sensors.storage_rh_bias_percent}\n"
+        f"laser_d50_bias_rel = {base.sensors.laser_d50_bias_rel}\n"
+        f"[material]\nssa_roughness = {base.material.ssa_roughness}\n")
     a, traj_a = _run("nominal")
     b, traj_b = _run(other)
     common = a.index.intersection(b.index)

@@ -154,7 +154,7 @@ def test_charges_carry_physics_and_lab_results(powder):
 
 
 def test_too_thin_oxide_is_reworked_then_scrapped():
-    cfg = load_plant(None, ["recipes.oxidation.hold_c=400", "recipes.oxidation.hold_min=5",
+    cfg = load_plant(None, ["recipes.oxidation.hold_c=300", "recipes.oxidation.hold_min=5",
                             "control.mode=off",  # the controller would correct the recipe
                             "disposition.max_reworks=1"])
     r = simulate(cfg, 5, 2)

@@ -113,7 +113,7 @@ def test_ci_shrinks_with_more_replications(
     # Frequent mill breakdowns make throughput vary from replication to replication.
     flaky = ('[scenarios.flaky]\nset = ["stations.mill.reliability.mtbf_h=24.0", '
              '"stations.mill.reliability.mttr_h=6.0"]\n')
-    study = load_study(make_study(tmp_path, days=4.0, reps=16, scenarios=flaky))
+    study = load_study(make_study(tmp_path, days=6.0, reps=16, scenarios=flaky))
     store = ReplicationStore(tmp_path / "out")
     run_study(study, store, executor="processes", workers=2)
     widths = {}

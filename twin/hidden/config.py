@@ -12,13 +12,19 @@ given (exit 2). Afterwards the objects are frozen.
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from twin.config.load import CONFIG_DIR, read_toml, validate_model
 from twin.config.schema import Frozen
-from twin.errors import ConfigError
+from twin.errors import ConfigError, PhysicsError
+
+if TYPE_CHECKING:
+    from twin.hidden.kinetics import BedParams, Kinetics
 
 #: Directory of the shipped truth files.
 TRUTH_DIR = CONFIG_DIR / "truth"
@@ -91,17 +97,101 @@ class LabTruth(Facts):
 
 
 class FurnaceTruth(Frozen):
-    """Hidden true process of every oxidation furnace of the plant."""
+    """Hidden true process of every oxidation furnace of the plant: its thermocouples, its
+    gas, its tube (the charge's physics is ``[kinetics]`` and ``[bed]``).
+
+    Sensor figures follow powder_bed.md §9: type-K thermocouples drift 1-5 °C per 1000 h at
+    1000 °C (estimate); good thermal MFCs ±0.5 %, zero drift a common fault; chilled-mirror
+    dew points ±0.1 °C with 60-240 s response. Other values are estimates.
+    """
 
     thermocouple_offset_c: float = Field(default=0.0, ge=-100, le=100,
-                                         description="true minus indicated temperature")
-    o2_flow_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5)
-    rate_factor: float = Field(default=1.0, gt=0, le=10, description="true/textbook rate")
-    rate_drift_per_day: float = Field(default=0.0, ge=-0.2, le=0.2,
-                                      description="relative drift of the true rate per day")
+                                         description="true wall minus indicated, °C")
+    zone_offsets_c: tuple[float, ...] = Field(
+        default=(), description="per heating zone, added to the offset (empty: none)")
+    thermocouple_drift_c_per_1000h: float = Field(default=0.0, ge=-50, le=50)
     temperature_noise_c: float = Field(default=1.0, ge=0, le=50)
-    thickness_spread_rel: float = Field(default=0.08, ge=0, le=1,
-                                        description="bed-position spread of the true oxide")
+    o2_flow_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5,
+                                    description="true gas flow over the MFC reading, minus 1")
+    flow_drift_rel_per_day: float = Field(default=0.0, ge=-0.05, le=0.05)
+    humidifier_bias_rel: float = Field(default=0.0, ge=-0.5, le=0.5)
+    humidifier_wander_rel: float = Field(default=0.0, ge=0, le=1,
+                                         description="sd of the humidifier's wander")
+    humidifier_wander_h: float = Field(default=12.0, gt=0, le=1000,
+                                       description="its correlation time, h")
+    dew_point_bias_c: float = Field(default=0.0, ge=-10, le=10)
+    rate_factor: float = Field(default=1.0, gt=0, le=10,
+                               description="the tube's activity over the kinetics")
+    tube_ageing_per_day: float = Field(default=0.0, ge=-0.05, le=0.05,
+                                       description="relative change of that activity per day")
+
+    @field_validator("zone_offsets_c")
+    @classmethod
+    def _finite(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not (-100 <= x <= 100) for x in v):
+            raise ValueError(f"zone offsets must be within -100..100 °C, got {list(v)}")
+        return v
+
+
+class KineticsTruth(Frozen):
+    """The charge's oxidation kinetics: a published set and single constants changed.
+
+    ``preset``: ``published`` (the Deal-Grove table with the SUPREM-IV thin regime) or
+    ``spread_end`` (Massoud's thin-regime fits, dry B/A ∝ p^0.7, wet rates ∝ p^0.5: the other
+    end of the published spread, powder_bed.md §5). ``set``: constants of
+    :class:`twin.hidden.kinetics.Kinetics` by name (numbers only).
+    """
+
+    preset: Literal["published", "spread_end"] = "published"
+    set: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("set")
+    @classmethod
+    def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        from twin.hidden.kinetics import Kinetics
+
+        names = sorted(f.name for f in fields(Kinetics)
+                       if isinstance(getattr(Kinetics(), f.name), float))
+        for key in v:
+            if key not in names:
+                hint = difflib.get_close_matches(key, names, n=1)
+                raise ValueError(f"unknown kinetic constant {key!r}"
+                                 + (f"; did you mean {hint[0]!r}?" if hint else
+                                    f" (expected one of: {', '.join(names)})"))
+        changes: dict[str, Any] = dict(v)
+        try:
+            Kinetics(**changes)
+        except PhysicsError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    def build(self) -> Kinetics:
+        """The kinetics object."""
+        from twin.hidden.kinetics import Kinetics
+
+        base = Kinetics.spread_end() if self.preset == "spread_end" else Kinetics()
+        changes: dict[str, Any] = dict(self.set)
+        return replace(base, **changes)
+
+
+class BedTruth(Frozen):
+    """The trays the charge is spread on (heat and gas transport into the powder)."""
+
+    tray_depth_mm: float = Field(default=6.0, gt=0, le=200)
+    layers: int = Field(default=3, ge=1, le=20)
+    bulk_density_kg_m3: float = Field(default=1000.0, gt=0, le=5000)
+    k_eff_w_m_k: float = Field(default=0.25, gt=0, le=50)
+    emissivity: float = Field(default=0.8, ge=0, le=1)
+    porosity_over_tortuosity: float = Field(default=1 / 6, gt=0, le=1)
+
+    def build(self) -> BedParams:
+        """The bed object."""
+        from twin.hidden.kinetics import BedParams
+
+        return BedParams(tray_depth_m=self.tray_depth_mm / 1000.0, layers=self.layers,
+                         bulk_density_kg_m3=self.bulk_density_kg_m3,
+                         k_eff_w_m_k=self.k_eff_w_m_k, emissivity=self.emissivity,
+                         porosity_over_tortuosity=self.porosity_over_tortuosity)
 
 
 class SputterTruth(Frozen):
@@ -122,6 +212,8 @@ class TruthConfig(Frozen):
     sensors: Sensors = Sensors()
     lab: LabTruth = LabTruth()
     furnace: FurnaceTruth = FurnaceTruth()
+    kinetics: KineticsTruth = KineticsTruth()
+    bed: BedTruth = BedTruth()
     sputter: SputterTruth = SputterTruth()
 
 

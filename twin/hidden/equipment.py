@@ -9,7 +9,7 @@ setpoints), with the truth as an opaque handle that only the lab reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import replace
 from typing import Any
 
@@ -20,14 +20,14 @@ from twin.equipment.base import StepRequest, StepResult, StepStatus
 from twin.equipment.simulated import (
     FURNACE_DT_S,
     SimulatedTool,
-    binned,
     profile_values,
     sputter_readback,
     truncate,
 )
+from twin.hidden.charge import ChargeOxidation, Recipe, truncate_run
 from twin.hidden.config import Material, Sensors
 from twin.hidden.furnace import TrueFurnace
-from twin.hidden.material import lot_readings, true_lot
+from twin.hidden.material import StorageRoom, charge_truth, lot_readings, true_lot
 from twin.hidden.sputter import TrueSputter
 from twin.physics.oxidation_profile import Profile
 from twin.plant.breakdowns import FailureClock
@@ -37,30 +37,33 @@ class SimulatedFurnace(SimulatedTool):
     """Controlled-oxidation furnace running the hidden true process.
 
     Setpoints of an ``oxidize`` step: ``start_c``, ``hold_c``, ``ramp_c_per_min``,
-    ``hold_min``, ``cool_c_per_min``, ``po2_atm``, ``ph2o_atm``. Context: ``psd``,
-    ``material``, ``initial_nm`` and the growth options (``orientation``, ``thin_model``,
-    ``si_area_fraction``, ``copper``).
+    ``hold_min``, ``cool_c_per_min``, ``po2_atm``, ``ph2o_atm``, ``gas_flow_slm``. Context:
+    ``lots`` (true lot, mass, time milled of each), ``previous`` (a reworked charge's last
+    pass), ``material`` and ``growth['si_area_fraction']``; the twin's own view of the charge
+    (``psd``, ``initial_nm`` ...) is not read.
 
     Parameters
     ----------
     path : str
     clock : FailureClock
     true : TrueFurnace
-        The hidden process.
+        The furnace's thermocouples, gas and tube.
+    oxidation : ChargeOxidation
+        The charges' physics.
+    storage : StorageRoom
+        Where the lots waited (the native oxide they grew there).
     offset_sd_c : float
         Per-charge temperature-offset disturbance (controller and load), °C; seen by the PLC.
-    oxide_fn : callable, optional
-        ``(true_profile, context, t_s) -> OxideDistribution``; default
-        :meth:`TrueFurnace.true_oxide`. The plant passes a cached, vectorised evaluator.
     """
 
-    def __init__(self, path: str, clock: FailureClock, true: TrueFurnace, *,
-                 offset_sd_c: float = 0.0,
-                 oxide_fn: Callable[[Profile, dict[str, Any], float], Any] | None = None) -> None:
+    def __init__(self, path: str, clock: FailureClock, true: TrueFurnace,
+                 oxidation: ChargeOxidation, storage: StorageRoom, *,
+                 offset_sd_c: float = 0.0) -> None:
         super().__init__(path, clock)
         self.true = true
+        self.oxidation = oxidation
+        self.storage = storage
         self.offset_sd_c = offset_sd_c
-        self.oxide_fn = oxide_fn
         self._profiles: dict[tuple[tuple[str, float], ...], Profile] = {}
 
     def setpoint_profile(self, sp: dict[str, float]) -> Profile:
@@ -81,25 +84,32 @@ class SimulatedFurnace(SimulatedTool):
 
     def execute(self, env: simpy.Environment,
                 step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
-        """Run the profile; report the indicated record; keep the true oxide as truth."""
+        """Run the profile; report the indicated record; keep the true charge as truth."""
         sp = dict(step.setpoints)
         sp_prof = self.setpoint_profile(sp)
         t0 = float(env.now)
         offset = (float(self.true.rng.normal(0.0, self.offset_sd_c))
                   if self.offset_sd_c > 0 else 0.0)
-        indicated, true = self.true.run_profile(sp_prof, FURNACE_DT_S, t0_s=t0,
-                                                offset_c=offset)
+        indicated, run = self.true.run_profile(sp_prof, FURNACE_DT_S, t0_s=t0,
+                                               offset_c=offset,
+                                               flow_slm=float(sp.get("gas_flow_slm", 0.0)))
         duration = sp_prof.duration_s
         start, fail_at = yield from self._run(env, step, duration)
         status: StepStatus = "ok"
+        ctx = step.context
+        charge = charge_truth(ctx["lots"], t0, self.storage,
+                              phase_fraction=float(ctx.get("growth", {}).get(
+                                  "si_area_fraction", 1.0)),
+                              material=str(ctx.get("material", "Si")),
+                              previous=ctx.get("previous"))
+        recipe = Recipe(sp["start_c"], sp["hold_c"], sp["ramp_c_per_min"], sp["hold_min"],
+                        sp["cool_c_per_min"], sp["po2_atm"], sp.get("ph2o_atm", 0.0))
         if fail_at is not None:
-            indicated, true = truncate(indicated, fail_at), truncate(true, fail_at)
+            indicated, run = truncate(indicated, fail_at), truncate_run(run, fail_at)
             status = "aborted"
-        ctx = dict(step.context)
-        truth = (self.oxide_fn(true, ctx, t0) if self.oxide_fn is not None else
-                 self.true.true_oxide(true, binned(ctx["psd"]), material=ctx["material"],
-                                      initial_nm=ctx["initial_nm"], t_s=t0,
-                                      **ctx.get("growth", {})))
+            truth = self.oxidation.of_cut_run(run, charge)
+        else:
+            truth = self.oxidation.of_run(recipe, run, charge)
         values = profile_values(indicated, sp["hold_c"])
         # The flow controller's reading (a hidden bias of the real flow does not show).
         values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
@@ -108,7 +118,6 @@ class SimulatedFurnace(SimulatedTool):
         return StepResult(self.path, step.batch_id, status, start, env.now, actual=indicated,
                           values=values, fault="breakdown" if fail_at is not None else "",
                           truth=truth)
-
 
 
 class SimulatedSputter(SimulatedTool):

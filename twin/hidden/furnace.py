@@ -1,24 +1,25 @@
-"""The hidden true process of the oxidation furnace.
+"""The hidden true process of an oxidation furnace: its thermocouples, its gas, its charges.
 
 Shared by the simulated furnace of :mod:`twin.hidden.equipment` and the emulated furnace PLC
 (``connectors/emulators``), so that a simulated run and a live run against an emulator see the
 same plant. The twin never imports this module: it only sees the process values the equipment
 reports and the lab's results.
 
-What the truth adds to the textbook physics
--------------------------------------------
-* The PLC controls the *indicated* temperature (its thermocouple). The charge sits at
-  ``indicated + thermocouple_offset_c``.
-* The indicated temperature follows its setpoint with a first-order lag (time constant
-  ``tau_s``), never faster than the furnace's maximum ramp rate, with a seeded fluctuation
-  whose stationary standard deviation is ``temperature_noise_c`` whatever the step size.
-* The gas the charge sees is the set partial pressure times ``1 + o2_flow_bias_rel`` (a
-  mass-flow controller that reads low or high).
-* Oxide grows with the oxidation physics, its rate constants scaled by
-  ``rate_factor * (1 + rate_drift_per_day * days)`` (a real tube furnace grows about half the
-  textbook oxide; the factor drifts as the tube ages), and each charge gets a seeded
-  batch-to-batch factor of relative size ``thickness_spread_rel / 2`` plus a bed-position
-  spread of relative size ``thickness_spread_rel`` inside the charge.
+What the furnace really does (truth file ``[furnace]``)
+    * The PLC controls each zone's *indicated* temperature (its thermocouple). It follows its
+      setpoint with a first-order lag (``tau_s``), never faster than the furnace's maximum
+      ramp rate, with a seeded fluctuation of stationary size ``temperature_noise_c``. The
+      wall of zone ``z`` is at ``indicated + thermocouple_offset_c + drift(t) +
+      zone_offsets_c[z]``; the drift grows with the furnace's hours.
+    * The gas: the MFC reads its setpoint while the true flow is ``1 + o2_flow_bias_rel``
+      (plus a drift per day) times it; the humidifier delivers its set water times ``1 +
+      humidifier_bias_rel + wander(t)`` (an hourly AR(1) of size ``humidifier_wander_rel``);
+      the dew-point sensor reads the true water with ``dew_point_bias_c``.
+    * The tube's activity is ``rate_factor`` times the kinetics, changing by
+      ``tube_ageing_per_day``.
+What a charge becomes
+    The charge's physics (:mod:`twin.hidden.bed`, via :mod:`twin.hidden.charge`) on the true
+    wall temperatures and gas flows, with the charge's true powder.
 """
 
 from __future__ import annotations
@@ -26,17 +27,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from twin.config.schema import FurnaceLimits
+from twin.hidden.charge import SL_PER_MOL, TrueRun
 from twin.hidden.config import FurnaceTruth
 from twin.physics.oxidation_profile import Profile
-
-if TYPE_CHECKING:
-    from twin.physics.oxidation import OxideDistribution
-    from twin.physics.psd import SizeDistribution
+from twin.physics.psychrometry import dew_point_to_ph2o_atm, ph2o_atm_to_dew_point
 
 SECONDS_PER_DAY = 86400.0
 
@@ -49,14 +47,15 @@ _GRID_CACHE = 16
 FURNACE_SETPOINTS: tuple[str, ...] = ("temperature_c", "ramp_c_per_min", "po2_atm", "ph2o_atm")
 
 
-def drifted(factor: float, drift_per_day: float, t_s: float) -> float:
-    """Rate factor after ``t_s`` seconds of linear relative drift (never below 1 % of start)."""
-    return factor * max(0.01, 1.0 + drift_per_day * t_s / SECONDS_PER_DAY)
+def drifted(factor: float, drift_per_day: float, t_s: float, floor: float = 0.01) -> float:
+    """A factor after ``t_s`` seconds of linear relative drift (never below ``floor`` of its
+    start)."""
+    return factor * max(floor, 1.0 + drift_per_day * t_s / SECONDS_PER_DAY)
 
 
 @dataclass(frozen=True, slots=True)
 class FurnaceState:
-    """Instantaneous state of one furnace (what its PLC would show, plus the truth).
+    """Instantaneous state of one furnace zone (what its PLC would show, plus the truth).
 
     Attributes
     ----------
@@ -65,12 +64,9 @@ class FurnaceState:
     indicated_c : float
         Indicated (thermocouple) temperature, °C: the controlled variable.
     true_c : float
-        Temperature the charge actually sees, °C.
+        The zone's true wall temperature, °C.
     po2_atm, ph2o_atm : float
-        Partial pressures the charge actually sees, atm.
-    oxide_nm : float
-        True oxide accumulated on a flat Si witness surface in this furnace run, nm
-        (only advanced by :meth:`TrueFurnace.step` when ``track_oxide`` is on).
+        Partial pressures of the gas actually delivered, atm.
     """
 
     time_s: float = 0.0
@@ -78,52 +74,94 @@ class FurnaceState:
     true_c: float = 25.0
     po2_atm: float = 0.0
     ph2o_atm: float = 0.0
-    oxide_nm: float = 0.0
 
 
 class TrueFurnace:
-    """Hidden true dynamics and oxide growth of one oxidation furnace.
+    """Hidden true dynamics of one oxidation furnace (see the module notes).
 
     Parameters
     ----------
     truth : FurnaceTruth
-        Offsets, biases, rate factor and spreads of this furnace (configuration).
+        Offsets, drifts, biases and the tube's activity (the truth file's ``[furnace]``).
     limits : FurnaceLimits
         Equipment limits; setpoints are clipped to them as a PLC would.
     rng : numpy.random.Generator
-        This furnace's own stream (noise, batch-to-batch spread).
+        This furnace's own stream (noise, the humidifier's wander).
     tau_s : float
         Time constant of the temperature loop, s.
+    zones : int
+        Heating zones (each with its thermocouple).
     """
 
     def __init__(self, truth: FurnaceTruth, limits: FurnaceLimits, rng: np.random.Generator,
-                 *, tau_s: float = 120.0) -> None:
+                 *, tau_s: float = 120.0, zones: int = 3) -> None:
         if tau_s <= 0:
             raise ValueError(f"tau_s must be > 0, got {tau_s}")
         self.truth = truth
         self.limits = limits
         self.rng = rng
         self.tau_s = float(tau_s)
+        self.zones = int(zones)
+        pattern = tuple(truth.zone_offsets_c) + (0.0,) * self.zones
+        self.zone_offsets_c: tuple[float, ...] = pattern[:self.zones]
         self._grids: dict[tuple[int, float], _Grid] = {}
+        self._wander: list[float] = []  # the humidifier's hourly wander, grown as asked
 
-    # -- rates ---------------------------------------------------------------------------
+    # -- what drifts -----------------------------------------------------------------------
+    def offset_c(self, t_s: float, zone: int | None = None) -> float:
+        """True wall minus indicated at ``t_s``, K (a zone's, or the zones' mean)."""
+        tr = self.truth
+        base = tr.thermocouple_offset_c + tr.thermocouple_drift_c_per_1000h * t_s / 3.6e6
+        if zone is None:
+            return base + sum(self.zone_offsets_c) / self.zones
+        return base + self.zone_offsets_c[zone]
+
     def rate_factor(self, t_s: float) -> float:
-        """True/textbook rate factor at run time ``t_s`` (s), with its drift."""
-        return drifted(self.truth.rate_factor, self.truth.rate_drift_per_day, t_s)
+        """The tube's activity over the kinetics at ``t_s`` (ageing; never below 5 %)."""
+        return drifted(self.truth.rate_factor, self.truth.tube_ageing_per_day, t_s, 0.05)
+
+    def flow_factor(self, t_s: float) -> float:
+        """True gas flow over the MFC's reading at ``t_s``."""
+        tr = self.truth
+        return max(0.05, 1.0 + tr.o2_flow_bias_rel
+                   + tr.flow_drift_rel_per_day * t_s / SECONDS_PER_DAY)
+
+    def humidity_factor(self, t_s: float) -> float:
+        """True water delivered over its setpoint at ``t_s`` (bias and wander)."""
+        tr = self.truth
+        hour = max(int(t_s // 3600.0), 0)
+        if tr.humidifier_wander_rel > 0:
+            phi = math.exp(-1.0 / tr.humidifier_wander_h)
+            while len(self._wander) <= hour:
+                z = float(self.rng.standard_normal())
+                prev = self._wander[-1] if self._wander else None
+                self._wander.append(z if prev is None else phi * prev + math.sqrt(1 - phi**2) * z)
+            wander = tr.humidifier_wander_rel * self._wander[hour]
+        else:
+            wander = 0.0
+        return max(0.0, 1.0 + tr.humidifier_bias_rel + wander)
+
+    def dew_point_reading(self, ph2o_atm: float) -> float:
+        """What the dew-point sensor makes of a true water pressure, as a pressure, atm."""
+        if ph2o_atm <= 0:
+            return 0.0
+        return dew_point_to_ph2o_atm(ph2o_atm_to_dew_point(ph2o_atm)
+                                     + self.truth.dew_point_bias_c)
 
     def _clip(self, name: str, value: float) -> float:
         lo, hi = getattr(self.limits, name)
         return min(max(float(value), lo), hi)
 
     # -- dynamics ------------------------------------------------------------------------
-    def initial_state(self, t_s: float = 0.0, temperature_c: float = 25.0) -> FurnaceState:
-        """A cold, gas-free furnace at ``temperature_c`` (indicated) at time ``t_s``."""
+    def initial_state(self, t_s: float = 0.0, temperature_c: float = 25.0,
+                      zone: int = 0) -> FurnaceState:
+        """A cold, gas-free zone at ``temperature_c`` (indicated) at time ``t_s``."""
         return FurnaceState(time_s=t_s, indicated_c=temperature_c,
-                            true_c=temperature_c + self.truth.thermocouple_offset_c)
+                            true_c=temperature_c + self.offset_c(t_s, zone))
 
     def step(self, state: FurnaceState, setpoints: Mapping[str, float], dt_s: float, *,
-             track_oxide: bool = False) -> FurnaceState:
-        """Advance the furnace by ``dt_s`` seconds toward ``setpoints``.
+             zone: int = 0) -> FurnaceState:
+        """Advance one zone by ``dt_s`` seconds toward ``setpoints``.
 
         Parameters
         ----------
@@ -135,8 +173,8 @@ class TrueFurnace:
             Values are clipped to the furnace limits.
         dt_s : float
             Step, s (> 0).
-        track_oxide : bool
-            Also grow the flat-witness oxide in ``state.oxide_nm`` (costs one physics call).
+        zone : int
+            Which zone (its thermocouple's offset).
 
         Returns
         -------
@@ -156,35 +194,21 @@ class TrueFurnace:
         sd = self.truth.temperature_noise_c * math.sqrt(1.0 - (1.0 - alpha) ** 2)
         indicated = state.indicated_c + move + (sd * float(self.rng.standard_normal())
                                                 if sd > 0 else 0.0)
-        bias = 1.0 + self.truth.o2_flow_bias_rel
-        po2 = min(self._clip("po2_atm", setpoints.get("po2_atm", 0.0)) * bias, 1.0)
-        ph2o = self._clip("ph2o_atm", setpoints.get("ph2o_atm", 0.0))
-        true_c = indicated + self.truth.thermocouple_offset_c
-        oxide = state.oxide_nm
-        if track_oxide:
-            oxide = self._grow_witness(state, true_c, po2, ph2o, dt_s)
-        return FurnaceState(time_s=state.time_s + dt_s, indicated_c=indicated, true_c=true_c,
-                            po2_atm=po2, ph2o_atm=ph2o, oxide_nm=oxide)
-
-    def _grow_witness(self, state: FurnaceState, true_c: float, po2: float, ph2o: float,
-                      dt_s: float) -> float:
-        from twin.physics.oxidation import Calibration, grow_flat
-
-        if po2 <= 0 and ph2o <= 0:
-            return state.oxide_nm
-        rf = self.rate_factor(state.time_s)
-        mid_c = 0.5 * (state.true_c + true_c)
-        prof = Profile.constant(temperature_c=mid_c, duration_s=dt_s, po2_atm=po2,
-                                ph2o_atm=ph2o)
-        return float(grow_flat(prof, initial_nm=state.oxide_nm,
-                               calibration=Calibration(b_factor=rf, ba_factor=rf, c_factor=rf)))
+        t = state.time_s + dt_s
+        po2 = self._clip("po2_atm", setpoints.get("po2_atm", 0.0))
+        ph2o = self._clip("ph2o_atm", setpoints.get("ph2o_atm", 0.0)) * self.humidity_factor(t)
+        return FurnaceState(time_s=t, indicated_c=indicated,
+                            true_c=indicated + self.offset_c(t, zone), po2_atm=po2,
+                            ph2o_atm=ph2o)
 
     def run_profile(self, setpoints_profile: Profile, dt_s: float = 30.0, *,
-                    t0_s: float = 0.0, offset_c: float = 0.0) -> tuple[Profile, Profile]:
-        """Run a whole setpoint profile; return the (indicated, true) process profiles.
+                    t0_s: float = 0.0, offset_c: float = 0.0,
+                    flow_slm: float = 0.0) -> tuple[Profile, TrueRun]:
+        """Run a whole setpoint profile: the record the PLC reports, and the true run.
 
-        The same dynamics as :meth:`step`, on a grid of ``dt_s`` seconds, starting from the
-        profile's first setpoint (a furnace loaded at its start temperature).
+        The same temperature dynamics as :meth:`step` (for the mean of the zones), on a
+        grid of ``dt_s`` seconds, starting from the profile's first setpoint (a furnace
+        loaded at its start temperature).
 
         Parameters
         ----------
@@ -193,28 +217,43 @@ class TrueFurnace:
         dt_s : float
             Grid step, s.
         t0_s : float
-            Run time at which the profile starts, s (only the rate drift uses it).
+            Run time at which the profile starts, s (the drifts use it).
         offset_c : float
             A process disturbance of this charge (load, controller tuning), °C at the peak
             setpoint: the controlled temperature settles this far off its setpoint, in
             proportion to the elevation above the start. The PLC sees it.
+        flow_slm : float
+            The process-gas flow setpoint, standard L/min.
 
         Returns
         -------
-        tuple of Profile
-            ``(indicated, true)``: the indicated process value the PLC reports and what
-            the charge actually saw, on the same time knots.
+        (Profile, TrueRun)
+            The indicated record the PLC reports (temperature, the O2 share it sets, the
+            dew-point sensor's water) and what really happened (per-zone wall, true flows).
         """
         g = self._grid(setpoints_profile, dt_s)
         ind = self._lag_on(g)
         if offset_c:
             ind = ind + offset_c * g.rise / g.lift
+        # The humidifier wanders over hours: one level per charge; the sensor reads it with
+        # its bias (the recipe's water setting is constant through the profile).
+        h = self.humidity_factor(t0_s)
+        ph2o_true = g.ph2o * h
+        set_h2o = float(g.ph2o.max())
+        read = self.dew_point_reading(set_h2o * h) / set_h2o if set_h2o > 0 else 1.0
         # The grid's arrays are read-only and shared by every record on it; the records are
         # built by this method alone, so the profile checks have nothing left to find.
-        indicated = Profile.trusted(g.times, ind, g.po2_indicated, g.ph2o)
-        true = Profile.trusted(g.times, ind + self.truth.thermocouple_offset_c, g.po2_true,
-                               g.ph2o)
-        return indicated, true
+        indicated = Profile.trusted(g.times, ind, g.po2_indicated, g.ph2o * read)
+        tc = self.offset_c(t0_s)
+        zones = np.asarray(self.zone_offsets_c) - sum(self.zone_offsets_c) / self.zones
+        wall = ind[None, :] + tc + zones[:, None]
+        flow = flow_slm * self.flow_factor(t0_s) / SL_PER_MOL / 60.0
+        total = np.full(g.times.size, flow)
+        run = TrueRun(g.times, wall, total, total * g.po2_indicated, total * ph2o_true,
+                      offset_c=tc + offset_c, flow_mol_s=max(flow, 1e-12),
+                      h2o_share=set_h2o * h,
+                      rate_factor=self.rate_factor(t0_s))
+        return indicated, run
 
     def _grid(self, setpoints_profile: Profile, dt_s: float) -> _Grid:
         """The setpoints of a profile on its record grid (cached: a recipe repeats)."""
@@ -255,74 +294,6 @@ class TrueFurnace:
             x += min(max(move, -max_move), max_move) + float(noise[i])
             out[i] = x
         return out
-
-    # -- oxide ---------------------------------------------------------------------------
-    def true_oxide(self, true_profile: Profile, psd: SizeDistribution, *, material: str,
-                   initial_nm: float, t_s: float, **kw: Any) -> OxideDistribution:
-        """True oxide of one charge: the physics at the true rate, plus seeded spreads.
-
-        Parameters
-        ----------
-        true_profile : Profile
-            What the charge actually saw (second item of :meth:`run_profile`).
-        psd : SizeDistribution
-            Particle sizes of the charge.
-        material : str
-            Oxidising base element (``'Si'`` or ``'Sn'``).
-        initial_nm : float
-            Oxide present when the charge was loaded (native oxide), nm.
-        t_s : float
-            Run time of the charge, s (sets the drifted rate factor).
-        **kw
-            Passed on to :func:`twin.physics.oxidation.grow_particles` (orientation,
-            thin_model, si_area_fraction, copper ...).
-
-        Returns
-        -------
-        OxideDistribution
-        """
-        from twin.physics.oxidation import Calibration, grow_particles
-
-        rf = self.rate_factor(t_s)
-        cal = Calibration(b_factor=rf, ba_factor=rf, c_factor=rf)
-        dist = grow_particles(true_profile, psd, material=material, initial_nm=initial_nm,
-                              calibration=cal, **kw)
-        return spread_oxide(dist, self.rng, self.truth.thickness_spread_rel)
-
-
-def spread_oxide(dist: OxideDistribution, rng: np.random.Generator,
-                 spread_rel: float) -> OxideDistribution:
-    """Apply a seeded batch factor and a bed-position spread to an oxide distribution.
-
-    The batch factor is log-normal with relative size ``spread_rel / 2``; the bed-position
-    spread widens p5/p95 (and lowers the within-±50 % share) as a log-normal of relative
-    size ``spread_rel`` combined with the particle-size spread.
-    """
-    if spread_rel <= 0:
-        return dist
-    factor = float(np.exp(0.5 * spread_rel * rng.standard_normal()))
-    s_bed = math.log1p(spread_rel)
-    mean = dist.mean_nm * factor
-    p50 = dist.p50_nm * factor
-
-    def widen(p: float, z: float) -> float:
-        # Combine log-spreads in quadrature around the median.
-        if p <= 0 or p50 <= 0:
-            return p * factor
-        s_psd = abs(math.log(p * factor / p50)) / abs(z)
-        return p50 * math.exp(math.copysign(math.hypot(s_psd, s_bed), z) * abs(z))
-
-    p5 = widen(dist.p5_nm, -1.645)
-    p95 = widen(dist.p95_nm, 1.645)
-    # Share of the charge within ±50 % of the mean once the bed spread is added (log-normal).
-    s_tot = max((math.log(p95) - math.log(p5)) / (2 * 1.645), 1e-9) if p5 > 0 else s_bed
-    mu = math.log(p50) if p50 > 0 else 0.0
-    within = (_norm_cdf((math.log(1.5 * mean) - mu) / s_tot)
-              - _norm_cdf((math.log(0.5 * mean) - mu) / s_tot)) if mean > 0 else 0.0
-    within = min(within, dist.within_50pct_share) if dist.within_50pct_share > 0 else within
-    # The distribution's own type, built directly (dataclasses.replace re-reads every field).
-    return type(dist)(mean, p5, p50, p95, within, dist.fully_oxidised_share,
-                      np.asarray(dist.thickness_nm) * factor)
 
 
 def _linear_lag(sp: np.ndarray, noise: np.ndarray, alpha: float, block: int = _LAG_BLOCK, *,
@@ -408,7 +379,3 @@ class _Grid:
                      po2_indicated=po2_ind, po2_true=po2_true, ph2o=ph2o, alpha=alpha,
                      max_move=furnace.limits.ramp_c_per_min[1] / 60.0 * step_s, sd=sd,
                      powers=_block_powers(1.0 - alpha, times.size))
-
-
-def _norm_cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))

@@ -18,13 +18,16 @@ from the twin's logarithmic law.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from twin.config.schema import MillRecipe
+from twin.hidden.charge import ChargeTruth
 from twin.hidden.config import Material, Sensors
-from twin.physics import milling
+from twin.physics import composition, milling
 from twin.plant.prediction import unit_shape
 
 #: Native-oxide ceiling on Si in room air, nm (self-limits near 2 nm: Bohling & Sigmund 2015).
@@ -122,3 +125,36 @@ class StorageRoom:
         s = self.sensors
         noise = s.storage_rh_sd_percent * float(self.probe_rng.standard_normal())
         return min(max(self.true_rh(t_s) + s.storage_rh_bias_percent + noise, 0.0), 100.0)
+
+
+def charge_truth(lots: Sequence[tuple[TrueLot | None, float, float]], t_s: float,
+                 storage: StorageRoom, *, phase_fraction: float, material: str,
+                 previous: Any = None) -> ChargeTruth:
+    """A charge's true powder when it is loaded at ``t_s``, from its lots.
+
+    ``lots``: (true lot, mass, time milled) each. Sizes blend by mass in log space, surface
+    and oxygen by mass; the native oxide each lot grew in storage (at the room's true
+    humidity) and the milling pickup (counted as starting oxide) make the oxide at loading. A
+    reworked charge (``previous``: its last pass's truth) starts from that oxide.
+    """
+    w = np.array([m for _, m, _ in lots], dtype=float)
+    mass = float(w.sum())
+    w = w / mass
+    known = [lot for lot, _, _ in lots if lot is not None]
+    if len(known) != len(lots):
+        raise ValueError("charge_truth: every lot needs its truth")
+    d50 = math.exp(float(sum(wi * math.log(lot.d50_um) for wi, lot in zip(w, known,
+                                                                            strict=True))))
+    gsd = math.exp(float(sum(wi * math.log(lot.gsd) for wi, lot in zip(w, known,
+                                                                         strict=True))))
+    ssa = float(sum(wi * lot.ssa_m2_g for wi, lot in zip(w, known, strict=True)))
+    oxygen = float(sum(wi * lot.oxygen_wt_pct for wi, lot in zip(w, known, strict=True)))
+    rh = storage.true_rh(t_s)
+    native = float(sum(wi * native_oxide_nm(t_s - milled, rh)
+                       for wi, (_, _, milled) in zip(w, lots, strict=True)))
+    pickup = float(composition.thickness_from_oxygen_nm(oxygen, ssa, material=material))
+    initial = native + max(pickup, 0.0)
+    if previous is not None and math.isfinite(getattr(previous, "mean_nm", math.nan)):
+        initial = float(previous.mean_nm)
+    return ChargeTruth(mass, d50, max(gsd, 1.0), ssa, initial, phase_fraction, oxygen,
+                       material)

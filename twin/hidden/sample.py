@@ -39,8 +39,9 @@ class TrueCharge:
     mean_nm, p5_nm, p50_nm, p95_nm : float
         Area-weighted statistics over the whole charge, nm.
     within_50pct_share, fully_oxidised_share : float
-    cell_nm, cell_weight : ndarray
-        Mean thickness per bed position (tray, depth) and its share of the charge's surface.
+    cell_nm, cell_weight : ndarray, shape (trays, layers)
+        Mean thickness per bed position (a tray in a heating zone, a depth layer) and its share
+        of the charge's surface.
     ssa_m2_g : float
         True BET surface of the starting powder, m²/g.
     feed_oxygen_wt_pct : float
@@ -68,11 +69,15 @@ class TrueCharge:
     extra: dict[str, float] = field(default_factory=dict)
 
     def sample_nm(self, increments: int, rng: np.random.Generator) -> float:
-        """True mean thickness of a sample of ``increments`` equal increments, each from a
-        bed position drawn by its share of the charge."""
-        w = self.cell_weight / self.cell_weight.sum()
-        idx = rng.choice(w.size, size=max(1, increments), p=w)
-        return float(self.cell_nm[idx].mean())
+        """True mean thickness of a sample of ``increments`` equal increments: each a scoop
+        through the whole depth of a tray drawn by its share of the charge (the tray's
+        surface-weighted mean), so the tray-to-tray spread reaches the sample."""
+        w = np.atleast_2d(self.cell_weight)
+        x = np.atleast_2d(self.cell_nm)
+        tray_w = w.sum(axis=1)
+        tray_nm = (w * x).sum(axis=1) / np.maximum(tray_w, 1e-300)
+        idx = rng.choice(tray_nm.size, size=max(1, increments), p=tray_w / tray_w.sum())
+        return float(tray_nm[idx].mean())
 
     def analyse(self, lab: Any, rng: np.random.Generator) -> LabResult:
         """The lab's result for a sample of this charge (see the module notes)."""

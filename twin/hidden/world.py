@@ -14,22 +14,18 @@ other way round).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from twin.config.schema import MillConfig, OxidizerConfig, PlantConfig, SputterConfig
 from twin.equipment.base import Equipment
 from twin.errors import ConfigError
+from twin.hidden.charge import ChargeOxidation
 from twin.hidden.config import TruthConfig, load_truth, truth_path
 from twin.hidden.equipment import SimulatedFurnace, SimulatedMill, SimulatedSputter
-from twin.hidden.furnace import TrueFurnace, spread_oxide
+from twin.hidden.furnace import TrueFurnace
 from twin.hidden.material import StorageRoom
 from twin.hidden.sputter import TrueSputter
-from twin.physics.oxidation import Calibration, OxideDistribution
-from twin.physics.oxidation_profile import Profile
 from twin.plant.breakdowns import FailureClock
 from twin.plant.components import RngTree
-from twin.plant.physics_cache import OxidePhysics
-from twin.plant.prediction import as_distribution
 
 #: Tin's melting point, °C (an ITS-90 fixed point).
 SN_MELT_C = 231.928
@@ -47,7 +43,8 @@ class HiddenPlant:
     seed : int
         The run seed (the hidden plant's streams derive from it by name).
     physics : {'fast', 'exact'}
-        How the true oxide is evaluated (its own cache; ``exact`` solves every charge).
+        How the true oxide is evaluated: the anchored expansion of the hidden charge physics
+        (its own cache), or ``exact``: the full solve for every charge.
     source : str
         Where the truth came from (named in error messages and the run folder).
     """
@@ -57,7 +54,8 @@ class HiddenPlant:
         self.truth = truth
         self.source = source or truth.truth.name
         self.rng = RngTree(seed)
-        self.physics = OxidePhysics(physics)
+        self.physics_mode = physics
+        self._oxidation: ChargeOxidation | None = None
         self.storage = StorageRoom(cfg.recipes.storage.rh_percent,
                                    truth.disturbances.humidity_rh_sd_percent, truth.sensors,
                                    self.rng.stream("ambient.humidity"),
@@ -98,10 +96,21 @@ class HiddenPlant:
     # -- the tool provider -------------------------------------------------------------------
     def furnace(self, path: str, cfg: OxidizerConfig, clock: FailureClock) -> Equipment:
         """The simulated furnace at ``path``, running this truth."""
-        true = TrueFurnace(self.truth.furnace, cfg.limits, self.rng.stream(f"{path}.truth"))
+        true = TrueFurnace(self.truth.furnace, cfg.limits, self.rng.stream(f"{path}.truth"),
+                           tau_s=cfg.plc.tau_s, zones=cfg.plc.zones)
         return SimulatedFurnace(
-            path, clock, true, offset_sd_c=self.truth.disturbances.furnace_temperature_sd_c,
-            oxide_fn=self._oxide_fn(true))
+            path, clock, true, self.oxidation(true), self.storage,
+            offset_sd_c=self.truth.disturbances.furnace_temperature_sd_c)
+
+    def oxidation(self, true: TrueFurnace) -> ChargeOxidation:
+        """The charges' physics of this plant (one cache for all its furnaces)."""
+        if self._oxidation is None:
+            mean = sum(true.zone_offsets_c) / true.zones
+            self._oxidation = ChargeOxidation(
+                self.truth.kinetics.build(), self.truth.bed.build(), self.truth.lab,
+                zone_offsets_c=tuple(z - mean for z in true.zone_offsets_c),
+                loop_tau_s=true.tau_s, mode=self.physics_mode)
+        return self._oxidation
 
     def mill(self, path: str, cfg: MillConfig, clock: FailureClock) -> Equipment:
         """The simulated mill at ``path``: true powder, QC readings."""
@@ -119,24 +128,6 @@ class HiddenPlant:
         true = TrueSputter(self.truth.sputter, cfg.limits, self.rng.stream(f"{path}.truth"),
                            material=material)
         return SimulatedSputter(path, clock, true)
-
-    def _oxide_fn(self, true: TrueFurnace) -> Any:
-        physics = self.physics
-
-        def oxide(profile: Profile, ctx: dict[str, Any], t_s: float) -> OxideDistribution:
-            rf = true.rate_factor(t_s)
-            if physics.mode == "exact":
-                physics.exact_calls += 1
-                return true.true_oxide(profile, as_distribution(ctx["psd"]),
-                                       material=ctx["material"], initial_nm=ctx["initial_nm"],
-                                       t_s=t_s, **ctx.get("growth", {}))
-            dist = physics.evaluate(profile, ctx["psd"], material=ctx["material"],
-                                    calibration=Calibration(rf, rf, rf),
-                                    initial_nm=ctx["initial_nm"],
-                                    growth=ctx.get("growth", {}))
-            return spread_oxide(dist, true.rng, true.truth.thickness_spread_rel)
-
-        return oxide
 
 
 def hidden_plant(ref: str | Path | None, cfg: PlantConfig, seed: int, *,

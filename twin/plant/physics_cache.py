@@ -52,8 +52,8 @@ K_B_EV = 8.617333262e-5
 BUDGET_EA_EV = 2.0
 #: Expansion steps and trust radii: temperature shift (K), ln d50, initial oxide (nm),
 #: ln of each calibration factor, hold time (min).
-STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1, 6.0, 0.1])
-TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25, 12.0, 0.25])
+STEPS = np.array([3.0, 0.1, 0.3, 0.1, 0.1, 0.1, 6.0, 0.1, 0.1])
+TRUST = np.array([8.0, 0.25, 0.8, 0.25, 0.25, 0.25, 12.0, 0.25, 0.3])
 #: The hold window of a record: where it is within this of its peak temperature, K.
 HOT_K = 15.0
 #: Step of the hold-time input, min (``STEPS[6]``).
@@ -73,7 +73,7 @@ _LOG = np.array([True, True, True, True, False, False])
 _TRUST = tuple(float(v) for v in TRUST)
 #: Records described at a time (a charge's record is re-evaluated within a few charges).
 _RECORD_CACHE = 64
-_N_IN = 8
+_N_IN = 9
 
 
 class _ByIdentity:
@@ -190,11 +190,11 @@ class _Anchor:
     profile: Profile
     psd: SizeDistribution
     shape: _Shape
-    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c, 0, ln supply] at the anchor
+    x: np.ndarray           # [0, ln d50, x0, ln b, ln ba, ln c, 0, ln supply, ln pH2O]
     area_out: np.ndarray    # Arrhenius integral outside / inside the hold window of the
     area_in: np.ndarray     # anchor profile shifted by _SHIFT_GRID
     y0: np.ndarray
-    grad: np.ndarray        # (6 outputs, 8 inputs)
+    grad: np.ndarray        # (6 outputs, 9 inputs)
     curv: np.ndarray        # diagonal second derivatives, same shape
     mixed: np.ndarray       # d2y / d(shift) d(hold), (6 outputs,)
     thickness: np.ndarray   # per-bin thickness at the anchor (for scaling)
@@ -256,16 +256,25 @@ _searchsorted = np.searchsorted
 _SHIFT_LIST: list[float] = _SHIFT_GRID.tolist()
 
 
-def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int]:
+def _gas_key(po2: np.ndarray, ph2o: np.ndarray) -> tuple[int, int, float]:
+    """The gas part of a record's key: its O2 (to 1 %), its water coarsely (a factor e^0.5;
+    within that the water is an input of the expansion, as a humidifier wanders from charge to
+    charge), and ln of its mean water pressure (the input; 0 for a dry gas)."""
     # Records on one furnace grid share their (read-only) gas arrays: key them once.
-    hit: tuple[int, int] | None = _GAS_KEYS.get(po2, ph2o)
+    hit: tuple[int, int, float] | None = _GAS_KEYS.get(po2, ph2o)
     if hit is not None:
         return hit
+    water = _mean(ph2o)
+    ln_w = math.log(water) if water > WET_ATM else 0.0
     key = (round(math.log(max(_mean(po2), 1e-9)) / 0.01),
-           round(math.log(max(_mean(ph2o), 1e-9)) / 0.01))
+           round(ln_w / 0.5) if water > WET_ATM else -10**6, ln_w)
     if _owned_read_only(po2, ph2o):
         _GAS_KEYS.put((po2, ph2o), key)
     return key
+
+
+#: Mean water pressure below which a record counts as dry (the water input is then off), atm.
+WET_ATM = 1e-6
 
 
 #: Gas part of the key, by the identity of shared read-only gas arrays.
@@ -313,9 +322,9 @@ class OxidePhysics:
         return self._evaluate(profile, psd, material, cal, lambda: calibration, initial_nm,
                               growth, supply_nm_s_atm)
 
-    def _describe(self, profile: Profile) -> tuple[tuple[int, int], _Shape, float]:
+    def _describe(self, profile: Profile) -> tuple[tuple[int, int, float], _Shape, float]:
         """Gas key, shape and thermal budget of a record (cached by identity)."""
-        hit: tuple[tuple[int, int], _Shape, float] | None = self._records.get(profile)
+        hit: tuple[tuple[int, int, float], _Shape, float] | None = self._records.get(profile)
         if hit is not None:
             return hit
         described = (_gas_key(profile.po2_atm, profile.ph2o_atm), _shape(profile),
@@ -332,11 +341,12 @@ class OxidePhysics:
         # ``supply``: the oxidant-supply limit (nm/s per atm; None: unlimited).
         self.fast_calls += 1
         gas, shape, budget = self._describe(profile)
-        key = (material, tuple(sorted(growth.items())), supply is None, *gas)
+        key = (material, tuple(sorted(growth.items())), supply is None, gas[0], gas[1])
+        ln_water = gas[2]
         anchors = self.anchors.get(key, ())
         if anchors:
             ln_d50 = math.log(psd.d50_um)
-            _, t1, t2, t3, t4, t5, _, t7 = _TRUST
+            _, t1, t2, t3, t4, t5, _, t7, t8 = _TRUST
             t0 = _TRUST[0]
             ln_sup = math.log(supply) if supply is not None else 0.0
             for a in anchors:
@@ -347,13 +357,13 @@ class OxidePhysics:
                 x = a.xf
                 u1, u2 = ln_d50 - x[1], initial_nm - x[2]
                 u3, u4, u5 = cal[0] - x[3], cal[1] - x[4], cal[2] - x[5]
-                u7 = ln_sup - x[7]
+                u7, u8 = ln_sup - x[7], ln_water - x[8]
                 if not (abs(u1) <= t1 and abs(u2) <= t2 and abs(u3) <= t3 and abs(u4) <= t4
-                        and abs(u5) <= t5 and abs(u7) <= t7):
+                        and abs(u5) <= t5 and abs(u7) <= t7 and abs(u8) <= t8):
                     continue
                 u0 = a.shift(budget, u6)
                 if abs(u0) <= t0:
-                    return _expand(a, (u0, u1, u2, u3, u4, u5, u6, u7))
+                    return _expand(a, (u0, u1, u2, u3, u4, u5, u6, u7, u8))
         seen = self._seen.setdefault(key, [])
         if not any(shape.same_as(o) and abs(shape.duration_s - o.duration_s)
                    <= _TRUST[6] * 60.0 for o in seen):
@@ -364,19 +374,22 @@ class OxidePhysics:
             return predict_oxide(profile, psd, material=material, calibration=calibration(),
                                  initial_nm=initial_nm, growth=growth, supply_nm_s_atm=supply)
         a = _make_anchor(profile, shape, as_distribution(psd), material, calibration(),
-                         initial_nm, growth, supply)
+                         initial_nm, growth, supply, ln_water)
         self.anchors.setdefault(key, []).append(a)
         return _expand(a, (0.0,) * _N_IN)
 
 
-def _stretched(profile: Profile, shape: _Shape, hold_min: float, shift_k: float) -> Profile:
-    """``profile`` with its hold window lengthened by ``hold_min`` and shifted by
-    ``shift_k`` (the window's knots spread evenly: the added time is at hold temperature)."""
+def _stretched(profile: Profile, shape: _Shape, hold_min: float, shift_k: float,
+               water: float = 1.0) -> Profile:
+    """``profile`` with its hold window lengthened by ``hold_min``, shifted by ``shift_k`` and
+    its water times ``water`` (the window's knots spread evenly: the added time is at hold
+    temperature)."""
     t = profile.time_s
     if hold_min:
         t_on, t_off = float(t[shape.i_on]), float(t[shape.i_off])
         t = t + hold_min * 60.0 * np.clip((t - t_on) / (t_off - t_on), 0.0, 1.0)
-    return Profile(t, profile.temperature_c + shift_k, profile.po2_atm, profile.ph2o_atm)
+    ph2o = profile.ph2o_atm * water if water != 1.0 else profile.ph2o_atm
+    return Profile(t, profile.temperature_c + shift_k, profile.po2_atm, ph2o)
 
 
 def _areas(profile: Profile, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
@@ -391,16 +404,19 @@ def _areas(profile: Profile, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, material: str,
                  calibration: Calibration, initial_nm: float,
-                 growth: Mapping[str, Any], supply: float | None = None) -> _Anchor:
+                 growth: Mapping[str, Any], supply: float | None = None,
+                 ln_water: float = 0.0) -> _Anchor:
     """Solve the physics at the anchor, at ± one step in each input and at one point for
     the mixed temperature–hold term (one vectorised call)."""
     base = np.array([0.0, math.log(psd.d50_um), initial_nm, math.log(calibration.b_factor),
                      math.log(calibration.ba_factor), math.log(calibration.c_factor), 0.0,
-                     math.log(supply) if supply is not None else 0.0])
+                     math.log(supply) if supply is not None else 0.0, ln_water])
     hold_on = shape.hold_min >= MIN_HOLD_MIN
     held = {6} if not hold_on else set()
     if supply is None:
         held.add(7)  # no supply limit: the input does not exist
+    if ln_water == 0.0:
+        held.add(8)  # a dry gas: no water to scale
     points = [base]
     for i in range(_N_IN):
         for sgn in (1.0, -1.0):
@@ -416,7 +432,8 @@ def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, materia
     profiles, psds, x0s, cals, sups = [], [], [], [], []
     for p in points:
         sups.append(math.exp(p[7]))
-        profiles.append(_stretched(profile, shape, float(p[6]), float(p[0])))
+        profiles.append(_stretched(profile, shape, float(p[6]), float(p[0]),
+                                   math.exp(p[8] - base[8])))
         scale = math.exp(p[1] - base[1])
         psds.append(SizeDistribution(psd.diameter_um * scale, psd.volume_fraction))
         x0s.append(p[2])
@@ -452,9 +469,9 @@ def _make_anchor(profile: Profile, shape: _Shape, psd: SizeDistribution, materia
 
 def _expand(a: _Anchor, u: tuple[float, ...]) -> OxideDistribution:
     """The second-order expansion of anchor ``a`` at input offsets ``u`` (7 floats)."""
-    u0, u1, u2, u3, u4, u5, u6, u7 = u
-    v = np.array([u0, u1, u2, u3, u4, u5, u6, u7, u0 * u0, u1 * u1, u2 * u2, u3 * u3, u4 * u4,
-                  u5 * u5, u6 * u6, u7 * u7, u0 * u6])
+    u0, u1, u2, u3, u4, u5, u6, u7, u8 = u
+    v = np.array([u0, u1, u2, u3, u4, u5, u6, u7, u8, u0 * u0, u1 * u1, u2 * u2, u3 * u3,
+                  u4 * u4, u5 * u5, u6 * u6, u7 * u7, u8 * u8, u0 * u6])
     lm, l5, l50, l95, within, full = (a.y0 + a.coef @ v).tolist()
     mean, p5, p50, p95 = math.exp(lm), math.exp(l5), math.exp(l50), math.exp(l95)
     p5, p95 = min(p5, p50), max(p95, p50)
