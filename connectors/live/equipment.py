@@ -342,14 +342,15 @@ class OpcUaFurnace(OpcUaTool):
         temp = prof.temperature_c
         band = temp >= hold_c - 5.0
         dt = np.diff(prof.time_s, append=prof.time_s[-1])
-        flows = [v for _, name, v in rec.samples if name == "gas_flow_slm"]
         return {"max_c": float(temp.max()),
                 "hold_c_mean": float(temp[band].mean()) if band.any() else math.nan,
                 "hold_band_min": float(dt[band].sum()) / 60.0,
                 "po2_atm_mean": float(prof.po2_atm.mean()),
                 "ph2o_atm_mean": float(prof.ph2o_atm.mean()), "duration_s": duration_s,
                 # The flow controller's reading while the step ran (the supply limit's input).
-                "gas_flow_slm_mean": float(np.mean(flows)) if flows else math.nan}
+                "gas_flow_slm_mean": _time_mean(
+                    [(t, v) for t, name, v in rec.samples if name == "gas_flow_slm"],
+                    float(prof.time_s[-1]) + float(rec.rows[0][0]) if rec.rows else 0.0)}
 
 
 class OpcUaSputter(OpcUaTool):
@@ -394,6 +395,18 @@ class OpcUaSputter(OpcUaTool):
         # The film thickness is what the tool's thickness monitor read (a process value); the
         # oxide cap is never exposed and stays unknown until the lab measures it.
         return {"film_nm": self._film, "cap_nm": math.nan}
+
+
+def _time_mean(samples: list[tuple[float, float]], end_s: float) -> float:
+    """Time-weighted mean of a signal reported on change (each value holds until the next),
+    from its first sample to ``end_s``; NaN without samples."""
+    if not samples:
+        return math.nan
+    samples = sorted(samples)
+    t = np.array([s[0] for s in samples] + [max(end_s, samples[-1][0])])
+    v = np.array([s[1] for s in samples])
+    dt = np.diff(t)
+    return float((v * dt).sum() / dt.sum()) if dt.sum() > 0 else float(v[-1])
 
 
 def _finite(x: float) -> float:

@@ -72,6 +72,8 @@ class LiveOptions:
     server: bool = True
     quiet: bool = False
     truth: str | None = None  # the emulated PLCs' truth (passed on, never read here)
+    #: Calibration to start from, by tool path (the twin's own record of an earlier run).
+    calibration_start: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,7 +206,8 @@ class LiveSession:
         # Stations no PLC reports, and the warm-up, run on the twin's own model (a live twin
         # holds no hidden truth); the loops learn only from batches that ran on the line.
         self.plant = Plant(self.cfg, opts.seed, horizon, tools=ModelTools(self.cfg), env=self.env,
-                           equipment=equipment, learn_only_on_line=True)
+                           equipment=equipment, learn_only_on_line=True,
+                           calibration_start=opts.calibration_start)
         if opts.server:
             await self._start_server(list(equipment))
         self.spawn(links.route())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from twin.cli import main
 from twin.config import load_plant
@@ -54,3 +55,25 @@ def test_simulate_writes_the_audit_trail(tmp_path: Path) -> None:
     writes = pd.DataFrame([e for e in entries if e["kind"] == "write"])
     assert (writes.who == "controller").all() and (writes.result == "ok").all()
     assert main(["control", "verify", "--run", str(out)]) == 0
+
+
+def test_a_loop_can_start_from_an_earlier_runs_calibration(tmp_path: Path) -> None:
+    from twin.control.plant_hooks import PlantControl, calibration_of_run
+
+    assert main(["simulate", "--days", "8", "--seed", "2", "--out", str(tmp_path / "a")]) == 0
+    start = calibration_of_run(tmp_path / "a")
+    theta = start["line1.oxidizer1"]
+    assert len(theta) == 3 and theta != (0.0, 0.0, 0.0)
+    cfg = load_plant()
+    assert cfg.stations.oxidizer is not None and cfg.recipes.oxidation is not None
+    control = PlantControl(cfg, start=start)
+    loop = control.furnace_loop("line1.oxidizer1", cfg.stations.oxidizer, {})
+    assert loop.calibration.theta_at(0.0) == pytest.approx(theta)
+    assert loop.calibration.n_used == 0  # a start, not the earlier run's results
+
+
+def test_calibration_from_a_folder_without_a_twins_record(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--calibration-from", str(tmp_path), "--hours", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "control_audit.jsonl" in err

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--truth", default=None, metavar="NAME|FILE",
                    help="the hidden process the emulated PLCs run (default nominal); the twin "
                         "never reads it")
+    p.add_argument("--calibration-from", default=None, metavar="RUN_DIR",
+                   help="start each tool's calibration where this earlier run of the twin "
+                        "left it (default: the plant file's; never the simulated warm-up)")
     p.add_argument("--no-server", action="store_true",
                    help="do not serve the twin's own OPC UA server")
     p.add_argument("--quiet", action="store_true", help="no live table")
@@ -74,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
         tpath = truth_path(args.truth)
         load_truth(tpath)  # a bad truth file stops here, with its one-line error
         truth = str(tpath.resolve())
+    start: dict[str, tuple[float, ...]] = {}
+    if args.calibration_from:
+        from twin.control.plant_hooks import calibration_of_run
+
+        start = calibration_of_run(args.calibration_from)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     paths = ([Path(args.site or args.file)] if (args.site or args.file)
              else [DEFAULT_PLANT, CONFIG_DIR / "thin_film_line.toml"])
@@ -87,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed, time_factor=args.time_factor, hours=args.hours,
             warmup_days=args.warmup_days, emulate=not args.site, plant_file=path,
             overrides=tuple(args.overrides), site_dir=path.parent, out=folder,
-            server=not args.no_server, quiet=args.quiet, truth=truth)))
+            server=not args.no_server, quiet=args.quiet, truth=truth,
+            calibration_start={k: v for k, v in start.items()
+                               if k.split(".", 1)[0] == cfg.plant.name})))
     # asyncua logs client notices (session timeout granted, no signing policy on a loopback
     # demo endpoint) as warnings; the gateway reports what matters itself.
     logging.getLogger("asyncua").setLevel(logging.ERROR)

@@ -36,12 +36,17 @@ class PlantControl:
     learn_only_on_line : bool
         Learn only from batches that ran on the line (a PLC): a live twin never calibrates on
         its own simulated warm-up or on tools it only models.
+    start : mapping of str to tuple of float, optional
+        Parameters a loop's calibration starts from, by tool path (a live twin's own record
+        of an earlier run, :func:`calibration_of_run`); others start from the plant file.
     """
 
     def __init__(self, cfg: PlantConfig, *, evaluator: Evaluator | None = None,
-                 sink: AuditSink | None = None, learn_only_on_line: bool = False) -> None:
+                 sink: AuditSink | None = None, learn_only_on_line: bool = False,
+                 start: Mapping[str, tuple[float, ...]] | None = None) -> None:
         self.cfg = cfg
         self.learn_only_on_line = learn_only_on_line
+        self.start = dict(start or {})
         self.evaluator = evaluator
         self.sink: AuditSink = sink if sink is not None else AuditBuffer()
         self.loops: dict[str, ControlLoop] = {}
@@ -56,7 +61,12 @@ class PlantControl:
             self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
                                            learn_only_on_line=self.learn_only_on_line,
                                            lab=self.cfg.stations.lab)
+            self._started(path)
         return self.loops[path]
+
+    def _started(self, path: str) -> None:
+        if path in self.start:
+            self.loops[path].start_calibration(self.start[path])
 
     def sputter_loop(self, path: str, scfg: SputterConfig,
                      recipe: Mapping[str, float]) -> ControlLoop:
@@ -70,6 +80,7 @@ class PlantControl:
             model = SputterCapModel(scfg.calibration, scfg.limits, self.cfg.alloy.base)
             self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
                                            learn_only_on_line=self.learn_only_on_line)
+            self._started(path)
         return self.loops[path]
 
     def write_audit(self, run_dir: str | Path) -> int:
@@ -102,3 +113,35 @@ def physics_evaluator(physics: Any) -> Evaluator:
                                growth=context.growth, supply_nm_s_atm=supply)
 
     return evaluate
+
+
+def calibration_of_run(run_dir: str | Path) -> dict[str, tuple[float, ...]]:
+    """Each loop's calibration at the end of an earlier run, from its audit trail.
+
+    The last calibration record of each tool: its log rate factor and, for a furnace, the
+    bed offset and lag it had learnt (what :meth:`ControlLoop.start_calibration` takes).
+
+    Raises
+    ------
+    UsageError
+        No audit trail in ``run_dir``, or no calibration in it.
+    """
+    from twin.control.audit import AUDIT_FILE, read_audit
+    from twin.errors import UsageError
+
+    p = Path(run_dir)
+    if not (p / AUDIT_FILE).is_file():
+        raise UsageError(f"{p}: no {AUDIT_FILE}: not the run folder of a twin")
+    out: dict[str, tuple[float, ...]] = {}
+    for r in read_audit(p):
+        after = r.get("after") or {}
+        if r.get("kind") != "calibration" or "log_rate_factor" not in after:
+            continue
+        theta = [float(after["log_rate_factor"])]
+        if "bed_offset_c" in after:
+            theta += [float(after["bed_offset_c"]),
+                      math.log(float(after.get("bed_lag_factor", 1.0)))]
+        out[str(r["loop"])] = tuple(theta)
+    if not out:
+        raise UsageError(f"{p}: its audit trail has no calibration to start from")
+    return out

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import simpy
 
 from twin.config.schema import MillConfig, OxidizerConfig, PlantConfig, SputterConfig
-from twin.equipment.base import Equipment, StepRequest, StepResult, StepStatus
+from twin.equipment.base import Equipment, LabResult, StepRequest, StepResult, StepStatus
 from twin.equipment.simulated import (
     FURNACE_DT_S,
     SimulatedTool,
@@ -27,6 +28,7 @@ from twin.equipment.simulated import (
     sputter_readback,
     truncate,
 )
+from twin.physics import composition
 from twin.physics.oxidation import Calibration
 from twin.physics.oxidation_profile import Profile
 from twin.physics.thermal import lag_profile
@@ -69,6 +71,26 @@ class ModelTools:
         return ModelSputter(path, clock, cfg, material)
 
 
+@dataclass(frozen=True)
+class ModelSample:
+    """A modelled charge as the lab receives it: the model's own thickness, analysed with the
+    lab's method and stated repeatability (no sampling, no lab bias: nothing is known of
+    them)."""
+
+    mean_nm: float
+
+    def analyse(self, lab: Any, rng: np.random.Generator) -> LabResult:
+        """The lab's result (see :class:`twin.equipment.base.LabSample`)."""
+        x = self.mean_nm
+        if lab.method == "xps":
+            if not bool(composition.xps_valid(x)):
+                return LabResult(math.nan, "xps", note="layer outside the XPS range")
+            sd = math.hypot(lab.noise_abs_nm, lab.noise_rel * x)
+            return LabResult(max(x + sd * float(rng.standard_normal()), 0.0), "xps")
+        rel = float(composition.thickness_sigma_rel_o_bet(lab.oxygen_rsd, lab.bet_rsd))
+        return LabResult(x * math.exp(rel * float(rng.standard_normal())), "o_bet")
+
+
 class ModelFurnace(SimulatedTool):
     """An oxidation furnace as the twin models it (see the module notes)."""
 
@@ -99,13 +121,14 @@ class ModelFurnace(SimulatedTool):
                                      calibration=self.calibration,
                                      initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
         values = profile_values(record, sp["hold_c"])
+        truth = ModelSample(oxide.mean_nm)
         # The flow controller's reading (a hidden bias of the real flow does not show).
         values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
         if fail_at is not None:
             values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
         return StepResult(self.path, step.batch_id, status, start, env.now, actual=record,
                           values=values, fault="breakdown" if fail_at is not None else "",
-                          truth=oxide)
+                          truth=truth)
 
 
 class ModelSputter(SimulatedTool):

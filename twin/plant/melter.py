@@ -96,6 +96,7 @@ class Melter(Machine):
             heat.row.update(_heat_row(heat.id, self.path, alloy, res, start, melted, melt_s,
                                       self.recipe.heat_mass_kg))
             heat.data["phases"] = res
+            heat.data["composition_wt"] = dict(alloy.composition_wt)
             lots = self._split(heat)
             heat.row["end_s"] = env.now
             self.batches_done += 1
@@ -113,6 +114,7 @@ class Melter(Machine):
                 for m in masses]
         for lot in lots:
             lot.data["phases"] = heat.data["phases"]
+            lot.data["composition_wt"] = heat.data["composition_wt"]
             lot.row.update({"unit_id": lot.id, "unit_kind": "lot", "parent_ids": heat.id,
                             "alloy": lot.alloy, "mass_kg": lot.mass_kg,
                             "melter_path": self.path, "created_s": self.env.now,

@@ -27,6 +27,7 @@ from twin.control.loop import ControlLoop
 from twin.control.plant_hooks import furnace_context
 from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest, lab_truth
+from twin.physics import composition
 from twin.physics.oxidation import OxideDistribution
 from twin.physics.oxidation_native import native_oxide_scalar
 from twin.plant.batches import Unit
@@ -106,25 +107,33 @@ class Oxidizer(Machine):
                 waits = [env.now - u.data["milled_s"] for u in lots]
                 phases = lots[0].data["phases"]
                 material = phases.free_phase
-                initial = sum(native_oxide_scalar(w, rh_percent=rh,
-                                                  temperature_c=storage.temperature_c,
-                                                  material=material) * u.mass_kg
-                              for w, u in zip(waits, lots, strict=True)) / charge.mass_kg
+                native = sum(native_oxide_scalar(w, rh_percent=rh,
+                                                 temperature_c=storage.temperature_c,
+                                                 material=material) * u.mass_kg
+                             for w, u in zip(waits, lots, strict=True)) / charge.mass_kg
                 ssa = _mean(lots, "ssa_m2_g")
+                feed_o = _mean(lots, "oxygen_wt_pct")
+                # Milling's oxygen pickup (the lots' O readings) fed forward as oxide the
+                # charge already carries, next to what it grew waiting in storage.
+                pickup = max(float(composition.thickness_from_oxygen_nm(
+                    feed_o, ssa, material=material)), 0.0) if feed_o > 0 else 0.0
+                initial = native + pickup
                 # What the hidden plant needs of the lots (opaque to the twin): their true
                 # powder, mass and when they were milled.
                 lot_truths = tuple((u.data.get("truth"), u.mass_kg, u.data["milled_s"])
                                    for u in lots)
                 charge.data.update(psd=psd, phases=phases, reworks=0, ssa_m2_g=ssa,
-                                   lot_truths=lot_truths, previous=None)
+                                   lot_truths=lot_truths, previous=None,
+                                   composition_wt=lots[0].data["composition_wt"])
                 charge.row.update({
                     "storage_h_mean": sum(waits) / len(waits) / HOUR_S,
-                    "storage_rh_percent": rh, "native_oxide_nm": initial,
+                    "storage_rh_percent": rh, "native_oxide_nm": native,
+                    "milling_oxide_nm": pickup, "initial_oxide_nm": initial,
                     "d50_um": psd.d50_um, "psd_gsd": psd.gsd, "n_parents": len(lots),
                     "phases_mass_frac": phases_text(phases), "free_phase": material,
                     "mill_paths": ",".join(sorted({u.row.get("mill_path", "") for u in lots})),
                     "amorphous_frac": _mean(lots, "amorphous_frac"),
-                    "ssa_m2_g": ssa, "feed_oxygen_wt_pct": _mean(lots, "oxygen_wt_pct"),
+                    "ssa_m2_g": ssa, "feed_oxygen_wt_pct": feed_o,
                 })
             else:
                 # A reworked charge: the same material again, as a new charge (genealogy).
@@ -136,7 +145,8 @@ class Oxidizer(Machine):
                 psd, phases = redo.data["psd"], redo.data["phases"]
                 material = phases.free_phase
                 initial = float(redo.row.get("measured_oxide_nm") or redo.data["oxide_nm"])
-                charge.row.update({"native_oxide_nm": initial, "d50_um": psd.d50_um,
+                charge.row.update({"native_oxide_nm": 0.0, "milling_oxide_nm": 0.0,
+                                   "initial_oxide_nm": initial, "d50_um": psd.d50_um,
                                    "n_parents": 1})
             yield from self.changeover(charge)
             start = env.now
@@ -182,6 +192,8 @@ class Oxidizer(Machine):
             charge.data["oxide_nm"] = pred.mean_nm
             charge.row.update(_charge_row(self.path, charge, self.recipe, sp, res.values,
                                           res.status, start, env.now, pred, true))
+            charge.row.update(composition_columns(charge.data["composition_wt"], pred.mean_nm,
+                                                  charge.data["ssa_m2_g"], material))
             # Communication gaps in the process-value record (live equipment only).
             charge.row.update({"data_gap_count": len(res.gaps),
                                "data_gap_s": float(sum(b - a for a, b in res.gaps)),
@@ -214,6 +226,33 @@ class Oxidizer(Machine):
         loop: ControlLoop = control.furnace_loop(self.path, self.ocfg,
                                                  oxidation_setpoints(self.recipe))
         return loop
+
+
+def composition_columns(alloy_wt: dict[str, float], thickness_nm: float, ssa_m2_g: float,
+                        material: str) -> dict[str, Any]:
+    """The oxidised product's composition for a predicted layer (batch columns).
+
+    ``pred_o_wt_pct``: O of the oxidised powder (the layer's, the milling pickup counted in
+    it), ``pred_si_consumed_pct``: share of the alloy's Si (or Sn) turned into oxide, and
+    ``pred_composition_wt``: every element's mass fraction of the product (``Si:0.69;...``),
+    from the layer's thickness and the BET surface, the particles as spheres of the BET
+    diameter (powder_bed.md §1 and §8).
+    """
+    if not (math.isfinite(thickness_nm) and thickness_nm >= 0 and ssa_m2_g > 0):
+        return {"pred_o_wt_pct": math.nan, "pred_si_consumed_pct": math.nan,
+                "pred_composition_wt": ""}
+    radius = 3000.0 / (2.33 * ssa_m2_g)  # the BET sphere, nm
+    metal = max(alloy_wt.get(material, 0.0), 1e-9)
+    comp = composition.oxidised_composition(alloy_wt, thickness_nm, ssa_m2_g,
+                                            radius_nm=radius, material=material)
+    return {
+        "pred_o_wt_pct": float(composition.oxygen_wt_pct(thickness_nm, ssa_m2_g,
+                                                         material=material, radius_nm=radius)),
+        "pred_si_consumed_pct": float(composition.si_consumed_wt_pct(
+            thickness_nm, ssa_m2_g, material=material, radius_nm=radius,
+            metal_fraction=metal)),
+        "pred_composition_wt": ";".join(f"{k}:{float(v):.4f}" for k, v in comp.items()),
+    }
 
 
 def _as_distribution(vm: VmPrediction) -> OxideDistribution:

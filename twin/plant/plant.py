@@ -70,12 +70,16 @@ class Plant:
     learn_only_on_line : bool
         The control loops learn only from lab results of batches that ran on the line (a
         PLC), never from simulated equipment (a live twin's warm-up and unconnected tools).
+    calibration_start : mapping, optional
+        Parameters the loops' calibrations start from, by tool path (a live twin's record of
+        an earlier run); the plant file's otherwise.
     """
 
     def __init__(self, cfg: PlantConfig, seed: int, horizon_s: float, *, tools: ToolProvider,
                  physics: str = "fast", env: simpy.Environment | None = None,
                  equipment: Mapping[str, EquipmentFactory] | None = None,
-                 learn_only_on_line: bool = False) -> None:
+                 learn_only_on_line: bool = False,
+                 calibration_start: Mapping[str, tuple[float, ...]] | None = None) -> None:
         self.cfg = cfg
         # Live equipment by component path (OPC UA tools); every other station is simulated.
         self.live_equipment: Mapping[str, EquipmentFactory] = dict(equipment or {})
@@ -90,7 +94,8 @@ class Plant:
                            storage_rh=tools.storage_rh_percent,
                            physics=OxidePhysics(physics))
         self.ctx.control = PlantControl(cfg, evaluator=physics_evaluator(self.ctx.physics),
-                                        learn_only_on_line=learn_only_on_line)
+                                        learn_only_on_line=learn_only_on_line,
+                                        start=calibration_start)
         _check_crew(cfg)
         self.machines: list[Machine] = []
         self.buffers: list[Buffer] = []
