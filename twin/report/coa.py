@@ -35,6 +35,18 @@ def schema() -> dict[str, Any]:
     return data
 
 
+def composition_text(value: Any) -> dict[str, float] | None:
+    """Mass fractions of a ``Si:0.67;Ti:0.17;O:0.16`` column (None when absent)."""
+    if not isinstance(value, str) or not value:
+        return None
+    out = {}
+    for part in value.split(";"):
+        el, _, frac = part.partition(":")
+        if el and frac:
+            out[el.strip()] = float(frac)
+    return out or None
+
+
 def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str, Any]:
     """The certificate of analysis of one assessed batch, as a JSON-ready dict."""
     th = a.thickness
@@ -76,6 +88,14 @@ def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str
             "d50_um": as_float(r.get("d50_um")),
             "surface_area_m2_g": as_float(r.get("surface_area_m2_g")),
             "film_thickness_nm": as_float(r.get("film_thickness_nm")),
+            # The oxidised product: what the layer adds to the alloy (from the predicted
+            # layer and the BET surface), and the oxygen the lab measured.
+            "oxidised_composition_wt": composition_text(r.get("pred_composition_wt")),
+            "oxygen_wt_pct": {"predicted": as_float(r.get("pred_o_wt_pct")),
+                              "measured": as_float(r.get("lab_o_wt_pct")),
+                              "method": _text(r.get("lab_method"))},
+            "si_consumed_pct": as_float(r.get("pred_si_consumed_pct")),
+            "feed_oxygen_wt_pct": as_float(r.get("feed_oxygen_wt_pct")),
         },
         "oxide": {
             "predicted_mean_nm": th.predicted_mean,

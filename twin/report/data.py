@@ -453,7 +453,9 @@ def is_number(value: Any) -> bool:
 
 MATERIAL_KEYS = frozenset({"composition_json", "phases_json", "phases_mass_frac", "free_phase",
                            "free_phase_mass_frac", "alloy_phase", "amorphous_fraction", "alloy",
-                           "d50_um", "surface_area_m2_g"})
+                           "d50_um", "surface_area_m2_g", "pred_o_wt_pct",
+                           "pred_si_consumed_pct", "pred_composition_wt", "lab_o_wt_pct",
+                           "lab_method", "feed_oxygen_wt_pct"})
 
 
 def _is_material_key(key: str) -> bool:

@@ -199,7 +199,15 @@ def _material(run: RunData, a: Assessment) -> str:
         props.append(["film thickness", _plain(r.get("film_thickness_nm"), "nm")])
     else:
         props += [["particle size d50", _plain(r.get("d50_um"), "µm")],
-                  ["specific surface area", _plain(r.get("surface_area_m2_g"), "m²/g")]]
+                  ["specific surface area", _plain(r.get("surface_area_m2_g"), "m²/g")],
+                  ["oxygen, predicted (from the layer and the surface)",
+                   _plain(r.get("pred_o_wt_pct"), "wt %")],
+                  ["oxygen, measured" + (f" ({r.get('lab_method')})"
+                                         if isinstance(r.get("lab_method"), str) else ""),
+                   _plain(r.get("lab_o_wt_pct"), "wt %")],
+                  ["Si consumed by the oxide", _plain(r.get("pred_si_consumed_pct"), "%")],
+                  ["oxidised powder", esc(str(r.get("pred_composition_wt") or "—"))
+                   .replace(";", ", ")]]
     props.append(["oxide material", _oxide_material(r, comp)])
     inherited = (f'<p class="muted">From parent units: '
                  f'{esc(", ".join(f"{k} ({v})" for k, v in a.inherited.items()))}</p>'
