@@ -63,7 +63,7 @@ def test_a_loop_can_start_from_an_earlier_runs_calibration(tmp_path: Path) -> No
     assert main(["simulate", "--days", "8", "--seed", "2", "--out", str(tmp_path / "a")]) == 0
     start = calibration_of_run(tmp_path / "a")
     theta = start["line1.oxidizer1"]
-    assert len(theta) == 3 and theta != (0.0, 0.0, 0.0)
+    assert len(theta) == 4 and theta != (0.0, 0.0, 0.0, 0.0)
     cfg = load_plant()
     assert cfg.stations.oxidizer is not None and cfg.recipes.oxidation is not None
     control = PlantControl(cfg, start=start)

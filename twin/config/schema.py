@@ -305,10 +305,14 @@ class ChargeModel(Frozen):
     offset_prior_sd_c: float = Field(default=8.0, gt=0, le=100,
                                      description="bed temperature offset the lab may reveal")
     lag_prior_sd_log: float = Field(default=0.5, gt=0, le=3)
+    supply_prior_sd_log: float = Field(default=0.3, gt=0, le=3,
+                                       description="how well the gas utilisation is known")
     rate_walk_log_per_sqrt_h: float = Field(default=0.01, ge=0, le=1,
                                             description="how fast the tube's rate wanders")
     offset_walk_c_per_sqrt_h: float = Field(default=0.1, ge=0, le=10,
                                             description="how fast a thermocouple drifts")
+    supply_walk_log_per_sqrt_h: float = Field(default=0.005, ge=0, le=1,
+                                              description="how fast the gas metering drifts")
 
 
 class OxidizerConfig(StationBase):

@@ -10,8 +10,10 @@ surface, powder_bed.md §1). The parameters the calibration learns are a vector 
 ``theta[0]``  log rate factor (every rate constant times ``exp``)
 ``theta[1]``  bed temperature offset over the thermocouple, K
 ``theta[2]``  log of the bed lag over the configured one
+``theta[3]``  log of the gas utilisation over the configured one (when growth is limited by
+              the oxidant the gas delivers, this is what sets the layer, not the kinetics)
 
-A plain float is the log rate factor alone (offset 0, configured lag).
+A plain float is the log rate factor alone (offset 0, configured lag and utilisation).
 """
 
 from __future__ import annotations
@@ -29,17 +31,18 @@ SL_PER_MOL = 22.414
 #: Grid of a bed profile, s (the furnace record's own step).
 BED_DT_S = 60.0
 #: Parameter names, in order.
-PARAMS = ("log_rate", "offset_c", "log_lag")
+PARAMS = ("log_rate", "offset_c", "log_lag", "log_supply")
 
 Theta = float | Sequence[float]
 
 
-def unpack(theta: Theta) -> tuple[float, float, float]:
-    """``(log_rate, offset_c, log_lag)`` of a parameter vector or a plain log rate."""
+def unpack(theta: Theta) -> tuple[float, float, float, float]:
+    """``(log_rate, offset_c, log_lag, log_supply)`` of a parameter vector or a plain log
+    rate."""
     if isinstance(theta, (int, float)):
-        return float(theta), 0.0, 0.0
-    t = [float(v) for v in theta] + [0.0, 0.0]
-    return t[0], t[1], t[2]
+        return float(theta), 0.0, 0.0, 0.0
+    t = [float(v) for v in theta] + [0.0, 0.0, 0.0]
+    return t[0], t[1], t[2], t[3]
 
 
 def supply_nm_s_atm(flow_slm: float, mass_kg: float, ssa_m2_g: float,

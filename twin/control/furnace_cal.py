@@ -22,8 +22,8 @@ from twin.control.charge import PARAMS
 from twin.control.kalman import Identifiability, KalmanCalibration, KalmanObservation
 from twin.physics import composition
 
-#: Steps of the numerical Jacobian: log rate, offset (K), log lag.
-JACOBIAN_STEPS = (0.05, 2.0, 0.1)
+#: Steps of the numerical Jacobian: log rate, offset (K), log lag, log utilisation.
+JACOBIAN_STEPS = (0.05, 2.0, 0.1, 0.05)
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class FurnaceState:
     level: float          # log rate factor
     offset_c: float
     log_lag: float
+    log_supply: float = 0.0
     drift_per_h: float = 0.0
 
 
@@ -61,13 +62,16 @@ class FurnaceCalibration:
 
     def __init__(self, cfg: ControlConfig, charge: ChargeModel,
                  lab: LabConfig | None = None,
-                 start: Sequence[float] = (0.0, 0.0, 0.0)) -> None:
+                 start: Sequence[float] = (0.0, 0.0, 0.0, 0.0)) -> None:
         self.cfg = cfg
         self.charge = charge
+        full = (tuple(float(v) for v in start) + (0.0,) * len(PARAMS))[:len(PARAMS)]
         self.filter = KalmanCalibration(
-            PARAMS, tuple(float(v) for v in start),
-            (charge.rate_prior_sd_log, charge.offset_prior_sd_c, charge.lag_prior_sd_log),
-            (charge.rate_walk_log_per_sqrt_h, charge.offset_walk_c_per_sqrt_h, 0.0),
+            PARAMS, full,
+            (charge.rate_prior_sd_log, charge.offset_prior_sd_c, charge.lag_prior_sd_log,
+             charge.supply_prior_sd_log),
+            (charge.rate_walk_log_per_sqrt_h, charge.offset_walk_c_per_sqrt_h, 0.0,
+             charge.supply_walk_log_per_sqrt_h),
             cfg=cfg)
         self.lab_sd_log = lab_sd_log(lab)
 
@@ -76,8 +80,7 @@ class FurnaceCalibration:
         configured prior spread): a tool whose calibration comes from elsewhere (its own
         record of an earlier run)."""
         sd = self.lab_sd_log
-        full = (tuple(float(v) for v in start) + (0.0, 0.0, 0.0))[:3]
-        self.__init__(self.cfg, self.charge, None, full)  # type: ignore[misc]
+        self.__init__(self.cfg, self.charge, None, start)  # type: ignore[misc]
         self.lab_sd_log = sd
 
     # -- queries (the ToolCalibration names) ------------------------------------------------
@@ -88,7 +91,8 @@ class FurnaceCalibration:
     def sigma_log_at(self, t_s: float, jacobian: Sequence[float] | float = 1.0) -> float:
         """Standard deviation of a prediction of ln(mean thickness) with sensitivities
         ``jacobian`` (a float: the log rate's alone)."""
-        jac = (jacobian, 0.0, 0.0) if isinstance(jacobian, (int, float)) else jacobian
+        jac = ((jacobian,) + (0.0,) * (len(PARAMS) - 1) if isinstance(jacobian, (int, float))
+               else jacobian)
         return self.filter.sigma_log_at(t_s, jac)
 
     @property
@@ -105,7 +109,7 @@ class FurnaceCalibration:
     def state(self) -> FurnaceState:
         """The estimate after the last used result."""
         m = self.filter.state.mean
-        return FurnaceState(float(m[0]), float(m[1]), float(m[2]))
+        return FurnaceState(float(m[0]), float(m[1]), float(m[2]), float(m[3]))
 
     def identifiability(self) -> Identifiability:
         """Which parameters the results so far can tell apart."""
@@ -116,6 +120,7 @@ class FurnaceCalibration:
         s = self.state
         return {"log_rate_factor": s.level, "bed_offset_c": s.offset_c,
                 "bed_lag_factor": math.exp(s.log_lag),
+                "gas_utilisation_factor": math.exp(s.log_supply),
                 "identifiability": self.identifiability().message}
 
     # -- learning --------------------------------------------------------------------------

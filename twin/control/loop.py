@@ -322,7 +322,8 @@ class ControlLoop:
             if isinstance(cal, FurnaceCalibration):
                 before: dict[str, Any] = cal.describe()
                 out = cal.observe(batch_id, pend.result.end_s, measured_nm, pred.params,
-                                  pred.mean_nm, pred.jacobian or (math.nan,) * 3, t_s)
+                                  pred.mean_nm, pred.jacobian or (math.nan,) * len(pred.params),
+                                  t_s)
                 after: dict[str, Any] = cal.describe()
             else:
                 theta_obs, sens = (self.vm.theta_for(pend.result, pend.context, measured_nm,

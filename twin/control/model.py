@@ -188,11 +188,13 @@ class FurnaceModel:
         #: The recipe's gas flow, slm: planned profiles are predicted with it.
         self.gas_flow_slm = gas_flow_slm
 
-    def supply(self, context: OxidationContext, flow_slm: float | None = None) -> float | None:
-        """Oxidant-supply limit of the charge at ``flow_slm`` (default: the recipe's)."""
+    def supply(self, context: OxidationContext, flow_slm: float | None = None,
+               theta: Theta = 0.0) -> float | None:
+        """Oxidant-supply limit of the charge at ``flow_slm`` (default: the recipe's), with the
+        learnt utilisation of ``theta``."""
         flow = self.gas_flow_slm if flow_slm is None else flow_slm
-        return supply_nm_s_atm(flow, context.mass_kg, context.ssa_m2_g,
-                               self.charge.gas_utilisation)
+        util = self.charge.gas_utilisation * math.exp(unpack(theta)[3])
+        return supply_nm_s_atm(flow, context.mass_kg, context.ssa_m2_g, util)
 
     def knob_limits(self, knob: str, context: Any) -> tuple[float, float]:
         """Limits of a knob: the furnace's, and below tin's melting point for a tin charge."""
@@ -216,7 +218,7 @@ class FurnaceModel:
     def bed_profile(self, profile: Profile, context: OxidationContext,
                     theta: Theta) -> Profile:
         """The bed's estimated temperature over a thermocouple record (or a plan)."""
-        _, offset, log_lag = unpack(theta)
+        _, offset, log_lag, _ = unpack(theta)
         return self.thermal.bed(profile, context.mass_kg, offset, log_lag)
 
     def predict_profiles(self, profiles: Sequence[Profile], context: OxidationContext,
@@ -226,7 +228,7 @@ class FurnaceModel:
         the parameters ``theta`` and the gas flow ``flow_slm`` (default: the recipe's)."""
         beds = [self.bed_profile(p, context, theta) for p in profiles]
         cal = rate_calibration(self.calibration, unpack(theta)[0])
-        sup = self.supply(context, flow_slm)
+        sup = self.supply(context, flow_slm, theta)
         if self.evaluator is not None and len(profiles) <= 2:
             dists = [self.evaluator(b, context, cal, sup) for b in beds]
             return {k: np.array([getattr(d, k) for d in dists]) for k in _STAT_FIELDS}
@@ -240,7 +242,7 @@ class FurnaceModel:
         """Oxide of one profile (a record or a plan) at ``theta`` and ``flow_slm``."""
         bed = self.bed_profile(profile, context, theta)
         cal = rate_calibration(self.calibration, unpack(theta)[0])
-        sup = self.supply(context, flow_slm)
+        sup = self.supply(context, flow_slm, theta)
         if self.evaluator is not None:
             dist: OxideDistribution = self.evaluator(bed, context, cal, sup)
             return dist

@@ -140,7 +140,8 @@ def calibration_of_run(run_dir: str | Path) -> dict[str, tuple[float, ...]]:
         theta = [float(after["log_rate_factor"])]
         if "bed_offset_c" in after:
             theta += [float(after["bed_offset_c"]),
-                      math.log(float(after.get("bed_lag_factor", 1.0)))]
+                      math.log(float(after.get("bed_lag_factor", 1.0))),
+                      math.log(float(after.get("gas_utilisation_factor", 1.0)))]
         out[str(r["loop"])] = tuple(theta)
     if not out:
         raise UsageError(f"{p}: its audit trail has no calibration to start from")

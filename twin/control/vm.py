@@ -60,7 +60,10 @@ class VmPrediction:
     within_50pct_share : float
         Predicted share of surface within ±50 % of the mean.
     lower_nm, upper_nm : float
-        Prediction interval on the mean at ``interval_level``, nm.
+        Prediction interval on the batch's true mean at ``interval_level``, nm.
+    lab_lower_nm, lab_upper_nm : float
+        Prediction interval of what the lab will report for it (the interval on the mean
+        widened by the lab method's stated repeatability), nm.
     sigma_log : float
         Standard deviation of log(mean) behind the interval.
     reliability : float
@@ -107,6 +110,8 @@ class VmPrediction:
     fully_oxidised_share: float = math.nan
     params: tuple[float, ...] = ()
     jacobian: tuple[float, ...] = ()
+    lab_lower_nm: float = math.nan
+    lab_upper_nm: float = math.nan
 
     def in_window(self, window_nm: tuple[float, float]) -> bool:
         """Whether the predicted mean lies in the target window."""
@@ -117,9 +122,10 @@ class VmPrediction:
         # The fields one by one (asdict deep-copies every value; these are plain values).
         out = {f"{prefix}{k}": getattr(self, k) for k in _COLUMN_FIELDS}
         out[f"{prefix}reasons"] = "; ".join(self.reasons)
-        if len(self.params) >= 3:
+        if len(self.params) >= 4:
             out[f"{prefix}bed_offset_c"] = self.params[1]
             out[f"{prefix}bed_lag_factor"] = math.exp(self.params[2])
+            out[f"{prefix}gas_utilisation_factor"] = math.exp(self.params[3])
         return out
 
 
@@ -230,6 +236,7 @@ class VirtualMetrology:
         mean = stats["mean_nm"]
         sigma = self.calibration.sigma_log_at(result.end_s, sens)
         params = tuple(theta) if not isinstance(theta, (int, float)) else (float(theta),)
+        sigma_lab = math.hypot(sigma, float(getattr(self.calibration, "lab_sd_log", 0.0)))
         jac = tuple(sens) if not isinstance(sens, (int, float)) else ()
         sens = jac[0] if jac else float(sens)
         if not (math.isfinite(mean) and mean > 0):
@@ -252,7 +259,8 @@ class VirtualMetrology:
             sigma_log=sigma, reliability=score, reliable=not reasons, reasons=tuple(reasons),
             theta=params[0], sensitivity=sens, n_lab=n, model_version=self.version(context),
             fully_oxidised_share=stats.get("fully_oxidised_share", math.nan), params=params,
-            jacobian=jac)
+            jacobian=jac, lab_lower_nm=mean * math.exp(-self._z * sigma_lab),
+            lab_upper_nm=mean * math.exp(self._z * sigma_lab))
 
     def _score(self, sigma: float, n_lab: int) -> float:
         need = self.cfg.min_lab_results
