@@ -243,15 +243,19 @@ def composition_columns(alloy_wt: dict[str, float], thickness_nm: float, ssa_m2_
                 "pred_composition_wt": ""}
     radius = 3000.0 / (2.33 * ssa_m2_g)  # the BET sphere, nm
     metal = max(alloy_wt.get(material, 0.0), 1e-9)
-    comp = composition.oxidised_composition(alloy_wt, thickness_nm, ssa_m2_g,
-                                            radius_nm=radius, material=material)
+    # One geometry solve: the oxide per kg of powder; O, the metal consumed and the product's
+    # fractions follow from it (what composition.oxygen_wt_pct, si_consumed_wt_pct and
+    # oxidised_composition compute, each with its own solve).
+    n = float(composition.oxide_per_kg(thickness_nm, ssa_m2_g, material=material,
+                                       radius_nm=radius, metal_fraction=metal))
+    u = 2.0 * composition.M_O * n / 1000.0  # g O taken up per g of starting powder
+    system = composition.OXIDES[material]
+    fractions = {el: f / (1.0 + u) for el, f in alloy_wt.items() if f > 0}
+    fractions["O"] = u / (1.0 + u)
     return {
-        "pred_o_wt_pct": float(composition.oxygen_wt_pct(thickness_nm, ssa_m2_g,
-                                                         material=material, radius_nm=radius)),
-        "pred_si_consumed_pct": float(composition.si_consumed_wt_pct(
-            thickness_nm, ssa_m2_g, material=material, radius_nm=radius,
-            metal_fraction=metal)),
-        "pred_composition_wt": ";".join(f"{k}:{float(v):.4f}" for k, v in comp.items()),
+        "pred_o_wt_pct": 100.0 * u / (1.0 + u),
+        "pred_si_consumed_pct": 100.0 * n * system.m_metal / (1000.0 * metal),
+        "pred_composition_wt": ";".join(f"{k}:{v:.4f}" for k, v in fractions.items()),
     }
 
 
