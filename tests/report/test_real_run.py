@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from twin import store
 from twin.config import load_plant
+from twin.hidden.run import simulate
 from twin.report import load_run, write_reports
-
-simulate = pytest.importorskip("twin.hidden.run", reason="plant model not in this build").simulate
-store = pytest.importorskip("twin.store", reason="run-folder store not in this build")
 
 
 @pytest.fixture(scope="module")
