@@ -606,6 +606,19 @@ def _write(session: LiveSession, result: SimulationResult, opts: LiveOptions,
                           "value": pd.Series(dtype=float),
                           "complete": pd.Series(dtype=bool)}))
     batches = result.batches.copy()
+    # A batch still running on a PLC when the run ends has its trajectory kept; a sputter run
+    # becomes a unit only when its film is known, so it gets a row of its own here (in
+    # process, no result) and every kept trajectory belongs to a batch of the table.
+    if len(traj) and "unit_id" in batches:
+        running = (traj[["batch_id", "path"]].drop_duplicates("batch_id")
+                   .loc[lambda d: ~d["batch_id"].isin(batches["unit_id"])])
+        if len(running):
+            extra = pd.DataFrame({
+                "unit_id": running["batch_id"].astype(str).to_numpy(),
+                "unit_kind": ["run" if ".sputter" in p else "charge" for p in running["path"]],
+                "path": running["path"].astype(str).to_numpy(),
+                "in_wip": True, "disposition": "wip"})
+            batches = pd.concat([batches, extra], ignore_index=True)
     if "path" in batches and "start_s" in batches:
         # Which batches ran on a PLC (the rest are the simulated warm-up or simulated tools).
         batches["live_equipment"] = (batches["path"].isin(session.stations())

@@ -226,8 +226,8 @@ def lab_truth(truth: Any, key: str | None = None) -> Any:
     """
     # A LabSource is anything with measure(), a LabSample anything with analyse() (what the
     # runtime Protocol checks test, without their cost: they inspect every attribute).
-    if not isinstance(truth, (dict, float)) and (callable(getattr(truth, "measure", None))
-                                                 or callable(getattr(truth, "analyse", None))):
+    if callable(getattr(truth, "analyse", None)) or (
+            not isinstance(truth, (dict, float)) and callable(getattr(truth, "measure", None))):
         return truth
     return float(truth[key]) if key is not None else float(truth.mean_nm)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from twin.config.schema import SputterLimits
-from twin.hidden.config import SputterTruth
+from twin.equipment.base import LabResult
+from twin.hidden.config import LabTruth, SputterTruth
 from twin.hidden.furnace import drifted
+from twin.physics import composition
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ class TrueSputter:
     """
 
     def __init__(self, truth: SputterTruth, limits: SputterLimits, rng: np.random.Generator,
-                 *, material: str = "Si", tau_s: float = 5.0) -> None:
+                 *, material: str = "Si", tau_s: float = 5.0,
+                 lab: LabTruth | None = None) -> None:
         if material not in ("Si", "Sn"):
             raise ValueError(f"material must be 'Si' or 'Sn', got {material!r}")
         self.material: Literal["Si", "Sn"] = "Si" if material == "Si" else "Sn"
@@ -71,6 +74,7 @@ class TrueSputter:
         self.limits = limits
         self.rng = rng
         self.tau_s = float(tau_s)
+        self.lab_truth = lab if lab is not None else LabTruth()
 
     def rate_factor(self, t_s: float) -> float:
         """True/textbook rate factor at run time ``t_s`` (s), with its drift."""
@@ -186,9 +190,39 @@ class TrueSputter:
         # the valve shut) never evaluates it.
         cap = self.cap_rate(act, t_s) * ox if ox > 0 else 0.0
         spread = self.run_spread()
-        return {**act, "film_nm": film * spread, "cap_nm": cap * spread}
+        return TrueCap({**act, "film_nm": film * spread, "cap_nm": cap * spread},
+                       lab=self.lab_truth)
 
     def run_spread(self) -> float:
         """Seeded run-to-run thickness factor (log-normal, relative size thickness_spread_rel)."""
         s = self.truth.thickness_spread_rel
         return float(np.exp(s * self.rng.standard_normal())) if s > 0 else 1.0
+
+
+class TrueCap(dict[str, float]):
+    """A sputter run's true film and cap (the values by name), as the lab receives it.
+
+    The lab measures the cap by XPS on the flat film: only inside XPS's valid range (about
+    1-8 nm; a thicker cap gets no value, with the reason), with the plant file's stated noise
+    and this lab's hidden bias (truth ``[lab]``).
+    """
+
+    def __init__(self, values: Mapping[str, float], *, lab: LabTruth) -> None:
+        super().__init__(values)
+        self.lab = lab
+
+    @property
+    def mean_nm(self) -> float:
+        """The true cap, nm."""
+        return float(self["cap_nm"])
+
+    def analyse(self, lab: Any, rng: np.random.Generator) -> LabResult:
+        """The lab's XPS result for the cap."""
+        x = self.mean_nm
+        if not bool(composition.xps_valid(x)):
+            return LabResult(math.nan, "xps", note=(
+                f"cap outside the XPS range ({composition.XPS_MIN_NM:g}-"
+                f"{composition.XPS_MAX_NM:g} nm)"))
+        sd = math.hypot(lab.noise_abs_nm, lab.noise_rel * x)
+        return LabResult(max(x + self.lab.xps_bias_nm + sd * float(rng.standard_normal()),
+                             0.0), "xps")

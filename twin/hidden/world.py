@@ -126,7 +126,7 @@ class HiddenPlant:
                 material: str) -> Equipment:
         """The simulated sputter tool at ``path``, running this truth."""
         true = TrueSputter(self.truth.sputter, cfg.limits, self.rng.stream(f"{path}.truth"),
-                           material=material)
+                           material=material, lab=self.truth.lab)
         return SimulatedSputter(path, clock, true)
 
 
