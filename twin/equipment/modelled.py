@@ -24,7 +24,7 @@ from twin.equipment.base import Equipment, LabResult, StepRequest, StepResult, S
 from twin.equipment.simulated import (
     FURNACE_DT_S,
     SimulatedTool,
-    profile_values,
+    furnace_result,
     sputter_readback,
     truncate,
 )
@@ -113,22 +113,14 @@ class ModelFurnace(SimulatedTool):
         record = lag_profile(planned, self.cfg.plc.tau_s, dt_s=FURNACE_DT_S)
         duration = planned.duration_s
         start, fail_at = yield from self._run(env, step, duration)
-        status: StepStatus = "ok"
         if fail_at is not None:
-            record, status = truncate(record, fail_at), "aborted"
+            record = truncate(record, fail_at)
         ctx = dict(step.context)
         oxide = self.physics.predict(record, ctx["psd"], material=ctx["material"],
                                      calibration=self.calibration,
                                      initial_nm=ctx["initial_nm"], growth=ctx.get("growth", {}))
-        values = profile_values(record, sp["hold_c"])
-        truth = ModelSample(oxide.mean_nm)
-        # The flow controller's reading (a hidden bias of the real flow does not show).
-        values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
-        if fail_at is not None:
-            values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
-        return StepResult(self.path, step.batch_id, status, start, env.now, actual=record,
-                          values=values, fault="breakdown" if fail_at is not None else "",
-                          truth=truth)
+        return furnace_result(self.path, step, start, env.now, record, fail_at, duration,
+                              ModelSample(oxide.mean_nm))
 
 
 class ModelSputter(SimulatedTool):

@@ -136,3 +136,19 @@ def sputter_readback(sp: dict[str, float], limits: Any, fail_at: float | None,
     if fail_at is not None:
         out["completed_fraction"] = ran_s / total_s if total_s > 0 else 1.0
     return out
+
+
+def furnace_result(path: str, step: StepRequest, start: float, end: float, record: Profile,
+                   fail_at: float | None, duration: float, truth: Any) -> StepResult:
+    """What a simulated furnace reports for a step: its record and the summary of it, the
+    flow controller's reading (a hidden bias of the real flow does not show), and for a step
+    cut short by a breakdown how much of it ran."""
+    sp = step.setpoints
+    values = profile_values(record, sp["hold_c"])
+    values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
+    if fail_at is None:
+        return StepResult(path, step.batch_id, "ok", start, end, actual=record, values=values,
+                          truth=truth)
+    values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
+    return StepResult(path, step.batch_id, "aborted", start, end, actual=record,
+                      values=values, fault="breakdown", truth=truth)

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import simpy
 
-from twin.equipment.base import StepRequest, StepResult, StepStatus
+from twin.equipment.base import StepRequest, StepResult
 from twin.equipment.simulated import (
     FURNACE_DT_S,
     SimulatedTool,
-    profile_values,
+    furnace_result,
     sputter_readback,
     truncate,
 )
@@ -95,7 +95,6 @@ class SimulatedFurnace(SimulatedTool):
                                                flow_slm=float(sp.get("gas_flow_slm", 0.0)))
         duration = sp_prof.duration_s
         start, fail_at = yield from self._run(env, step, duration)
-        status: StepStatus = "ok"
         ctx = step.context
         charge = charge_truth(ctx["lots"], t0, self.storage,
                               phase_fraction=float(ctx.get("growth", {}).get(
@@ -106,18 +105,11 @@ class SimulatedFurnace(SimulatedTool):
                         sp["cool_c_per_min"], sp["po2_atm"], sp.get("ph2o_atm", 0.0))
         if fail_at is not None:
             indicated, run = truncate(indicated, fail_at), truncate_run(run, fail_at)
-            status = "aborted"
             truth = self.oxidation.of_cut_run(run, charge)
         else:
             truth = self.oxidation.of_run(recipe, run, charge)
-        values = profile_values(indicated, sp["hold_c"])
-        # The flow controller's reading (a hidden bias of the real flow does not show).
-        values["gas_flow_slm_mean"] = float(sp.get("gas_flow_slm", math.nan))
-        if fail_at is not None:
-            values["completed_fraction"] = fail_at / duration if duration > 0 else 1.0
-        return StepResult(self.path, step.batch_id, status, start, env.now, actual=indicated,
-                          values=values, fault="breakdown" if fail_at is not None else "",
-                          truth=truth)
+        return furnace_result(self.path, step, start, env.now, indicated, fail_at, duration,
+                              truth)
 
 
 class SimulatedSputter(SimulatedTool):
