@@ -36,10 +36,10 @@ Outliers
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from dataclasses import dataclass, replace
 
 from twin.config.schema import ControlConfig
+from twin.control.replay import ReplayedHistory
 
 #: Variance growth of the log rate factor per hour without a lab result (estimate: a tool's
 #: rate wanders by about 5 % a day).
@@ -133,7 +133,8 @@ class CalState:
     resid_var: float = PRIOR_SIGMA_LOG**2
 
 
-class ToolCalibration:
+class ToolCalibration(ReplayedHistory[LabObservation, LabObservation, CalState,
+                                      LabObservation, Outcome]):
     """Learnt log rate factor of one tool, from its lab results (see module docstring).
 
     Parameters
@@ -143,21 +144,8 @@ class ToolCalibration:
     """
 
     def __init__(self, cfg: ControlConfig) -> None:
+        super().__init__(CalState())
         self.cfg = cfg
-        self._obs: dict[str, LabObservation] = {}
-        self.state = CalState()
-        self.outcomes: dict[str, Outcome] = {}
-        # The replay in batch-time order, kept step by step so that a new result only
-        # replays from its insertion point: per position, the sort key (time, batch) and the
-        # (state, pending suspect) after the step.
-        self._keys: list[tuple[float, str]] = []
-        self._ckpt: list[tuple[CalState, LabObservation | None]] = []
-        # Replay outcome of every kept result (what a full replay would give it).
-        self._final: dict[str, Outcome] = {}
-        # ``outcomes`` is laid out as a full replay lays it out (batches without a kept
-        # result first, then the kept ones in batch-time order, with their replay outcome);
-        # False once an invalid result broke that layout (the next valid one rebuilds it).
-        self._layout_ok = True
 
     # -- queries -----------------------------------------------------------------------
     def theta_at(self, t_s: float) -> float:
@@ -183,53 +171,15 @@ class ToolCalibration:
         """Lab results used by the estimate."""
         return self.state.n_used
 
-    # -- updates -----------------------------------------------------------------------
-    def add(self, obs: LabObservation) -> list[Outcome]:
-        """Take one result (in any order) and replay; return outcomes that are new or changed.
+    # -- the replay hooks (the bookkeeping is ReplayedHistory's) --------------------------
+    def _invalid(self, obs: LabObservation) -> str:
+        return _invalid(obs)
 
-        A result for a batch already measured replaces the earlier one (a re-measurement).
-        """
-        problem = _invalid(obs)
-        if problem:
-            out = Outcome(obs.batch_id, "rejected", problem)
-            if obs.batch_id in self._obs or obs.batch_id not in self.outcomes:
-                self._layout_ok = False  # hides a replay outcome, or lands after them
-            self.outcomes[obs.batch_id] = out
-            return [out]
-        merged = self._merge_retest(obs)
-        key = (merged.batch_time_s, merged.batch_id)
-        known = merged.batch_id in self._obs
-        in_place = self._layout_ok and (known or merged.batch_id not in self.outcomes)
-        start = len(self._keys)
-        if known:
-            old = self._obs[merged.batch_id]
-            i_old = bisect_left(self._keys, (old.batch_time_s, old.batch_id))
-            del self._keys[i_old], self._ckpt[i_old]
-            start = i_old
-        self._obs[merged.batch_id] = merged
-        i_new = bisect_left(self._keys, key)
-        self._keys.insert(i_new, key)
-        self._ckpt.insert(i_new, (CalState(), None))  # set by the replay below
-        start = min(start, i_new)
-        # A result inserted before the end (late, or a retest that moved) lands in the middle
-        # of ``outcomes``: rebuild its layout. In order, the layout is updated in place.
-        in_place = in_place and (i_new == len(self._keys) - 1 or (known and i_new == i_old))
-        first = self._replay_from(start)
-        if in_place:
-            changed = []
-            for _, bid in self._keys[first:]:
-                o = self._final[bid]
-                if self.outcomes.get(bid) != o:
-                    self.outcomes[bid] = o
-                    changed.append(o)
-            return changed
-        before = self.outcomes
-        outcomes = {k: v for k, v in before.items() if k not in self._obs}
-        for _, bid in self._keys:
-            outcomes[bid] = self._final[bid]
-        self.outcomes = outcomes
-        self._layout_ok = True
-        return [o for k, o in outcomes.items() if before.get(k) != o]
+    def _rejected(self, obs: LabObservation, reason: str) -> Outcome:
+        return Outcome(obs.batch_id, "rejected", reason)
+
+    def _key(self, kept: LabObservation) -> tuple[float, str]:
+        return (kept.batch_time_s, kept.batch_id)
 
     def _merge_retest(self, obs: LabObservation) -> LabObservation:
         """A re-measurement of a batch: averaged with the first when they agree (then it
@@ -244,36 +194,6 @@ class ToolCalibration:
                                                   + math.log(obs.measured_nm)) / n),
                        theta_obs=(old.theta_obs * old.confirmations + obs.theta_obs) / n,
                        confirmations=n)
-
-    def _replay_from(self, start: int) -> int:
-        """Replay the kept results from position ``start`` on, from the checkpoint before it.
-
-        A step only writes the outcome of its own result and of the suspect it resolves (the
-        result just before it, which every step resolves), so the outcomes before
-        ``start - 1`` stay as they are. Returns the first position whose outcome may have
-        changed.
-        """
-        state, suspect = self._ckpt[start - 1] if start > 0 else (CalState(), None)
-        final, ckpt, keys, obs = self._final, self._ckpt, self._keys, self._obs
-        for i in range(start, len(keys)):
-            bid = keys[i][1]
-            state, out, suspect = self._step(state, obs[bid], suspect)
-            ckpt[i] = (state, suspect)
-            final.update(out)
-        self.state = state
-        return max(start - 1, 0)
-
-    def replayed(self) -> tuple[CalState, dict[str, Outcome]]:
-        """Estimate and outcomes of a full replay of the kept results from scratch (the
-        reference the incremental replay is tested against)."""
-        state = CalState()
-        outcomes: dict[str, Outcome] = {k: v for k, v in self.outcomes.items()
-                                        if k not in self._obs}
-        suspect: LabObservation | None = None
-        for o in sorted(self._obs.values(), key=lambda o: (o.batch_time_s, o.batch_id)):
-            state, out, suspect = self._step(state, o, suspect)
-            outcomes.update(out)
-        return state, outcomes
 
     def _step(self, s: CalState, obs: LabObservation, suspect: LabObservation | None
               ) -> tuple[CalState, dict[str, Outcome], LabObservation | None]:

@@ -45,12 +45,11 @@ Model-residual variance ``r`` (adaptive R)
     when the model misses by 2-8 % per batch, 91 % when the model is exact (the variance
     estimate cannot go below 0, so it sits slightly above it).
 Late, out-of-order and repeated results
-    As :class:`twin.control.calibration.ToolCalibration`: results are kept by batch and replayed
-    in batch-time order from the insertion point, with a checkpoint after every step (an
-    in-order result costs one step; the final state equals a replay from scratch). A
-    re-measurement of a batch agreeing with the kept value (within ``RETEST_AGREE_LOG``) is
-    averaged in (``confirmations`` + 1, lab variance / ``confirmations``); a disagreeing one
-    replaces it.
+    Kept by :class:`twin.control.replay.ReplayedHistory`: by batch, replayed in batch-time
+    order from the insertion point, with a checkpoint after every step (an in-order result
+    costs one step; the final state equals a replay from scratch). A re-measurement of a
+    batch agreeing with the kept value (within ``RETEST_AGREE_LOG``) is averaged in
+    (``confirmations`` + 1, lab variance / ``confirmations``); a disagreeing one replaces it.
 Outliers and level shifts
     A result whose standardised innovation ``z = e / sqrt(J P J' + sigma_lab**2 / c + r)``
     exceeds ``outlier_sigma`` is *suspect*: not used, a retest is requested. It becomes a
@@ -77,7 +76,6 @@ Identifiability
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -85,6 +83,7 @@ import numpy as np
 
 from twin.config.schema import ControlConfig
 from twin.control.calibration import RETEST_AGREE_LOG, Outcome
+from twin.control.replay import ReplayedHistory
 
 __all__ = [
     "CONFOUND_CORR",
@@ -240,7 +239,8 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
-class KalmanCalibration:
+class KalmanCalibration(ReplayedHistory[KalmanObservation, _Prep, KalmanState, _Suspect,
+                                         Outcome]):
     """Learnt model parameters of one tool from its lab results (see module docstring).
 
     Parameters
@@ -304,21 +304,11 @@ class KalmanCalibration:
         self._q = _ro(np.diag(self.walk_sd**2))  # covariance growth per hour
         self._has_q = bool(np.any(self.walk_sd > 0))
         self._eye = _ro(np.eye(k))
-        self._state0 = KalmanState(mean=self.prior_mean, cov=_ro(np.diag(self._prior_var)),
-                                   resid_var=max(resid_sd_prior**2, RESID_VAR_FLOOR),
-                                   resid_ewma=resid_sd_prior**2,
-                                   resid_weight=RESID_PRIOR_SAMPLES
-                                   / (2.0 * resid_sd_prior**2) ** 2)
-        self.state = self._state0
-        self.outcomes: dict[str, Outcome] = {}
-        self._obs: dict[str, _Prep] = {}
-        # Replay bookkeeping as in ToolCalibration: per position in batch-time order, the sort
-        # key and the (state, pending suspect) after the step; the replay outcome of every kept
-        # result; whether ``outcomes`` is laid out as a full replay lays it out.
-        self._keys: list[tuple[float, str]] = []
-        self._ckpt: list[tuple[KalmanState, _Suspect | None]] = []
-        self._final: dict[str, Outcome] = {}
-        self._layout_ok = True
+        super().__init__(KalmanState(mean=self.prior_mean, cov=_ro(np.diag(self._prior_var)),
+                                     resid_var=max(resid_sd_prior**2, RESID_VAR_FLOOR),
+                                     resid_ewma=resid_sd_prior**2,
+                                     resid_weight=RESID_PRIOR_SAMPLES
+                                     / (2.0 * resid_sd_prior**2) ** 2))
 
     # -- queries -------------------------------------------------------------------------
     @property
@@ -475,78 +465,12 @@ class KalmanCalibration:
         return Identifiability(names, tuple(float(x) for x in ratio),
                                tuple(bool(x) for x in learnt), corr, n, "; ".join(parts))
 
-    # -- updates -------------------------------------------------------------------------
-    def add(self, obs: KalmanObservation) -> list[Outcome]:
-        """Take one lab result (in any order) and replay from where it belongs.
+    # -- the replay hooks (the bookkeeping is ReplayedHistory's) ----------------------------
+    def _rejected(self, obs: KalmanObservation, reason: str) -> Outcome:
+        return Outcome(obs.batch_id, "rejected", reason)
 
-        A result for a batch already measured is merged with it (agreeing: averaged and
-        counted as a confirmation) or replaces it (disagreeing: a re-measurement).
-
-        Parameters
-        ----------
-        obs : KalmanObservation
-            The result with the model's linearisation.
-
-        Returns
-        -------
-        list of Outcome
-            Outcomes that are new or changed (this result's, and those of results the replay
-            treated differently), each with its reason.
-        """
-        problem = self._invalid(obs)
-        if problem:
-            out = Outcome(obs.batch_id, "rejected", problem)
-            if obs.batch_id in self._obs or obs.batch_id not in self.outcomes:
-                self._layout_ok = False  # hides a replay outcome, or lands after them
-            self.outcomes[obs.batch_id] = out
-            return [out]
-        prep = self._merge_retest(obs)
-        merged = prep.obs
-        key = (merged.batch_time_s, merged.batch_id)
-        known = merged.batch_id in self._obs
-        in_place = self._layout_ok and (known or merged.batch_id not in self.outcomes)
-        start = len(self._keys)
-        i_old = -1
-        if known:
-            old = self._obs[merged.batch_id].obs
-            i_old = bisect_left(self._keys, (old.batch_time_s, old.batch_id))
-            del self._keys[i_old], self._ckpt[i_old]
-            start = i_old
-        self._obs[merged.batch_id] = prep
-        i_new = bisect_left(self._keys, key)
-        self._keys.insert(i_new, key)
-        self._ckpt.insert(i_new, (self._state0, None))  # set by the replay below
-        start = min(start, i_new)
-        # A result inserted before the end lands in the middle of ``outcomes``: rebuild its
-        # layout. In order (or a retest that stays put), it is updated in place.
-        in_place = in_place and (i_new == len(self._keys) - 1 or (known and i_new == i_old))
-        first = self._replay_from(start)
-        if in_place:
-            changed = []
-            for _, bid in self._keys[first:]:
-                o = self._final[bid]
-                if self.outcomes.get(bid) != o:
-                    self.outcomes[bid] = o
-                    changed.append(o)
-            return changed
-        before = self.outcomes
-        outcomes = {k: v for k, v in before.items() if k not in self._obs}
-        for _, bid in self._keys:
-            outcomes[bid] = self._final[bid]
-        self.outcomes = outcomes
-        self._layout_ok = True
-        return [o for k, o in outcomes.items() if before.get(k) != o]
-
-    def replayed(self) -> tuple[KalmanState, dict[str, Outcome]]:
-        """Estimate and outcomes of a full replay of the kept results from scratch (the
-        reference the incremental replay is tested against)."""
-        state = self._state0
-        outcomes = {k: v for k, v in self.outcomes.items() if k not in self._obs}
-        suspect: _Suspect | None = None
-        for p in sorted(self._obs.values(), key=lambda p: (p.obs.batch_time_s, p.obs.batch_id)):
-            state, out, suspect = self._step(state, p, suspect)
-            outcomes.update(out)
-        return state, outcomes
+    def _key(self, kept: _Prep) -> tuple[float, str]:
+        return (kept.obs.batch_time_s, kept.obs.batch_id)
 
     def _invalid(self, obs: KalmanObservation) -> str:
         if not (math.isfinite(obs.measured_nm) and obs.measured_nm > 0):
@@ -589,19 +513,6 @@ class KalmanCalibration:
         ln = (math.log(o.measured_nm) * o.confirmations
               + math.log(obs.measured_nm) * obs.confirmations) / n
         return self._prep(replace(obs, measured_nm=math.exp(ln), confirmations=n))
-
-    def _replay_from(self, start: int) -> int:
-        """Replay the kept results from position ``start`` on, from the checkpoint before it;
-        return the first position whose outcome may have changed (a step writes only its own
-        outcome and that of the suspect just before it)."""
-        state, suspect = self._ckpt[start - 1] if start > 0 else (self._state0, None)
-        final, ckpt, keys, obs = self._final, self._ckpt, self._keys, self._obs
-        for i in range(start, len(keys)):
-            state, out, suspect = self._step(state, obs[keys[i][1]], suspect)
-            ckpt[i] = (state, suspect)
-            final.update(out)
-        self.state = state
-        return max(start - 1, 0)
 
     # -- the filter step -----------------------------------------------------------------
     def _grown(self, s: KalmanState, t_s: float) -> np.ndarray:
