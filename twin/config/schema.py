@@ -418,7 +418,12 @@ class Operators(Frozen):
 
 class ControlConfig(Frozen):
     aim_nm: float = Field(default=10.0, gt=0)
-    window_nm: tuple[float, float] = (1.0, 100.0)
+    window_nm: tuple[float, float] = Field(
+        default=(1.0, 100.0), description="release spec of the mean oxide, nm (the claim)")
+    band_nm: tuple[float, float] | None = Field(
+        default=None, description="the plant's internal band around the aim, nm: the "
+                                  "controller's target, SPC limits and the report's band; "
+                                  "default aim -30 % .. +30 %")
     mode: Literal["off", "advisory", "closed_loop"] = "closed_loop"
     knob_order: tuple[Literal["hold_time", "temperature", "po2"], ...] = (
         "hold_time",
@@ -450,7 +455,25 @@ class ControlConfig(Frozen):
     max_gap_s: float = Field(default=120.0, ge=0,
                              description="longest hole in a process record still trusted, s")
     midstep: bool = Field(default=True,
-                          description="re-predict during the step and trim the remaining hold")
+                          description="in-batch endpoint control: re-predict during the hold "
+                                      "and shorten or extend it")
+    endpoint_checks: tuple[float, ...] = Field(
+        default=(0.5, 0.85),
+        description="when the endpoint controller re-predicts, as shares of the planned hold")
+    fault_monitor_c: float = Field(
+        default=25.0, gt=0, le=500,
+        description="control and over-temperature thermocouples disagreeing by more than "
+                    "this is a gross fault (the step is ended), °C")
+    fault_gas_rel: float = Field(
+        default=0.5, gt=0, le=10,
+        description="an O2 or water reading off its setpoint by more than this share is a "
+                    "gross fault (wrong gas, stuck humidifier)")
+
+    @property
+    def band(self) -> tuple[float, float]:
+        """The internal band, nm (``band_nm`` or aim ±30 %)."""
+        return self.band_nm if self.band_nm is not None else (0.7 * self.aim_nm,
+                                                              1.3 * self.aim_nm)
 
     @model_validator(mode="after")
     def _knobs_listed_once(self) -> ControlConfig:
@@ -469,6 +492,13 @@ class ControlConfig(Frozen):
             raise ValueError(f"window_nm must be 0 < low < high, got {self.window_nm}")
         if not lo <= self.aim_nm <= hi:
             raise ValueError(f"aim_nm {self.aim_nm} is outside window_nm {self.window_nm}")
+        blo, bhi = self.band
+        if not lo <= blo < self.aim_nm < bhi <= hi:
+            raise ValueError(f"band_nm {list(self.band)} must hold aim_nm {self.aim_nm} and "
+                             f"lie inside window_nm {list(self.window_nm)}")
+        if any(not 0 < f < 1 for f in self.endpoint_checks):
+            raise ValueError(f"endpoint_checks are shares of the hold, each in (0, 1); got "
+                             f"{list(self.endpoint_checks)}")
         return self
 
     @model_validator(mode="after")

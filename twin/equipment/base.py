@@ -32,6 +32,58 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
+class EndpointAction:
+    """What the twin asks of a running step at one of its checkpoints.
+
+    Attributes
+    ----------
+    hold_min : float
+        The step's new total hold time, min (from the start of the hold; a value at or below
+        the time already held ends the hold now and starts the cool-down).
+    reason : str
+        Why (goes into the audit trail with the confirmed result).
+    fault : str
+        Non-empty for a gross fault no trim can rescue: the hold is ended at once and the step
+        reported ``aborted`` with this fault (the batch is then held for the lab).
+    """
+
+    hold_min: float
+    reason: str
+    fault: str = ""
+
+
+@runtime_checkable
+class StepSupervisor(Protocol):
+    """The twin's in-batch endpoint control, as a furnace step calls it while it runs.
+
+    Simulated furnaces and the OPC UA furnace call it the same way: at each of
+    :meth:`checkpoints_s` (elapsed time into the step) with the indicated record so far;
+    when it returns an action the equipment applies it (a live furnace writes the PLC's
+    remaining hold and reads it back) and reports the confirmed outcome to :meth:`applied`.
+    """
+
+    def checkpoints_s(self, setpoints: Mapping[str, float]) -> tuple[float, ...]:
+        """Elapsed times into the step at which to check, s (ascending)."""
+        ...
+
+    def check(self, seen: Any, elapsed_s: float, setpoints: Mapping[str, float],
+              monitor: Mapping[str, Any] | None = None) -> EndpointAction | None:
+        """Decide on the record ``seen`` (a Profile, time from the step's start) so far.
+
+        ``monitor``: independent instruments on the record's time grid, each optional:
+        ``overtemp_c`` (the over-temperature thermocouple, °C) and ``o2_analyser_atm`` (the
+        exhaust O2 analyser, atm). None when the furnace has neither.
+        """
+        ...
+
+    def applied(self, action: EndpointAction, confirmed_hold_min: float | None,
+                t_s: float, error: str = "") -> None:
+        """The equipment's confirmed result of ``action``: the hold the tool reads back
+        (None when the write failed: ``error`` says why)."""
+        ...
+
+
+@dataclass(frozen=True)
 class StepRequest:
     """One recipe step for one batch.
 
@@ -50,6 +102,8 @@ class StepRequest:
     context : Mapping[str, Any]
         What the material brings (particle sizes, base element, initial oxide, mass ...).
         Simulated equipment uses it to compute the hidden truth; live equipment ignores it.
+    supervisor : StepSupervisor or None
+        In-batch endpoint control of a furnace step (None: the step runs as planned).
     """
 
     batch_id: str
@@ -57,6 +111,7 @@ class StepRequest:
     kind: str
     setpoints: Mapping[str, float]
     context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    supervisor: StepSupervisor | None = None
 
 
 @dataclass(frozen=True)
