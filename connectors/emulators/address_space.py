@@ -18,7 +18,8 @@ Layout (``<t>`` is the tool name, every NodeId is ``ns=<ns>;s=<string>``)::
           AnalogSignal{EURange, EngineeringUnits}   s=<t>.<path>.PV
           ProcessValueSetpoint{EURange, EngineeringUnits}  s=<t>.<path>.SP  (writable)
       BatchControl/{BatchId, RecipeId, ElapsedTime, ControlMode, Heartbeat,
-                    HeartbeatTimeout, <charge context>, Start(), Hold(), Resume(), Abort(), Reset()}
+                    HeartbeatTimeout, <charge context>, Start(), Hold(), Resume(), Abort(), Reset(),
+                    AdjustHold(HoldTime) (furnace only: the running step's total hold, min)}
       Alarms/{OverTemperature, FlowDeviation, InterlockTrip, HeartbeatLost, InterlockReason}
       Metrology/{RequestMeasurement(BatchId), GetMeasurement(BatchId), PendingCount, LabDelay,
                  LastResult/{BatchId, Thickness, Sigma, MeasuredAt}}
@@ -310,6 +311,10 @@ _Args = tuple[tuple[str, int, str], ...]
 METHOD_ARGS: dict[str, tuple[_Args, _Args]] = {
     **{c: ((), (_STATUS, _MESSAGE)) for c in ("Start", "Hold", "Resume", "Abort", "Reset",
                                                "ClearFaults")},
+    "AdjustHold": ((("HoldTime", _I.Double,
+                     "new total hold time of the running step, min (from the start of the "
+                     "hold; at or below the time held ends the hold now)"),),
+                   (_STATUS, _MESSAGE)),
     "InjectFault": ((("Fault", _I.String, "one of AvailableFaults"),), (_STATUS, _MESSAGE)),
     "RequestMeasurement": ((("BatchId", _I.String, "a finished batch"),),
                            (_STATUS, ("ReadyIn", _I.Double, "process seconds until the result"),

@@ -11,6 +11,28 @@ recorded; when it ends, the charge's true oxide is solved once with the hidden c
 (:mod:`twin.hidden.charge`) and kept for the lab only. The charge itself is what the
 supervisor wrote (mass, d50 as measured), as it really is (the hidden instruments' bias
 undone, the BET roughness of the truth file).
+
+In-batch endpoint control
+    While the step is ``Holding`` the method ``BatchControl.AdjustHold(HoldTime: Double, min)``
+    sets the step's *total* hold time (counted from the start of the hold), as a furnace
+    programmer's "extend/shorten segment" does. It is checked against ``[stations.oxidizer.
+    limits] hold_min`` when called (``BadOutOfRange``, nothing changes) and refused outside
+    Holding (``BadInvalidState``: idle, loading, heating, held, cooling, complete). A value at
+    or below the hold already elapsed ends the hold at once (cool-down starts: "advance
+    step"). The effective hold reads back on ``HoldTime.SP`` (the elapsed hold when the call
+    ended it early); ``HoldTime.PV`` stays the hold elapsed so far.
+Independent instruments (read-only process values, no setpoint)
+    ``Temperature.OverTemp`` (°C): the over-temperature thermocouple, the true wall of the
+    hottest zone with its own small noise; it never shares a fault of the control
+    thermocouples. ``Oxygen.Analyser`` (atm): the exhaust O2 analyser, the true O2 partial
+    pressure delivered (tube lag, small noise).
+Gross faults (``Simulation.InjectFault``, besides the alarm faults)
+    ``thermocouple_low``: the control thermocouples read 60 °C low, so the furnace really runs
+    60 °C hot (zone PVs look normal, the over-temperature thermocouple shows it);
+    ``wrong_gas``: nitrogen on the air line, the true O2 is a trace (the MFC reading looks
+    normal, the analyser shows it); ``humidifier_stuck``: no water delivered (the dew-point
+    reading shows dry gas). The true charge physics runs on the true wall and gas, so the lab
+    result reflects them.
 """
 
 from __future__ import annotations
@@ -50,6 +72,16 @@ log = logging.getLogger(__name__)
 GAS_TAU_S = 10.0
 #: Record the true trajectory at most this often, process s (the oxide solver's knots).
 RECORD_EVERY_S = 30.0
+#: ``thermocouple_low``: how far the control thermocouples read low, °C.
+THERMOCOUPLE_LOW_C = 60.0
+#: ``wrong_gas``: O2 left in the nitrogen on the air line, atm (~10 ppm, a common N2 grade).
+WRONG_GAS_PO2_ATM = 1e-5
+#: Noise of the over-temperature thermocouple, °C (1 sigma, its own input card).
+OVERTEMP_NOISE_C = 0.5
+#: Noise of the exhaust O2 analyser, atm (1 sigma; zirconia cells resolve ~10 ppm).
+ANALYSER_NOISE_ATM = 1e-5
+#: The gross faults a supervisor's endpoint control has to find (see the module docstring).
+GROSS_FAULTS: tuple[str, ...] = ("thermocouple_low", "wrong_gas", "humidifier_stuck")
 
 
 def furnace_points(cfg: OxidizerConfig) -> tuple[Point, ...]:
@@ -79,6 +111,11 @@ def furnace_points(cfg: OxidizerConfig) -> tuple[Point, ...]:
               dew_point_range(lim.ph2o_atm), description="H2O dew point of the process gas"),
         Point("pressure_mbar", "Pressure", MILLIBAR, (0.0, 2000.0), lim.pressure_mbar,
               description="tube pressure"),
+        # Independent instruments: read-only (no setpoint), never part of the control loop.
+        Point("overtemp_c", "Temperature.OverTemp", CELSIUS, pv_t, None,
+              description="over-temperature thermocouple (true wall of the hottest zone)"),
+        Point("o2_analyser_atm", "Oxygen.Analyser", ATMOSPHERE, (0.0, 1.0), None,
+              description="exhaust O2 analyser (O2 partial pressure delivered)"),
     )
 
 
@@ -129,12 +166,16 @@ class FurnaceTool(ToolCore):
     RUN_STEPS: ClassVar[tuple[str, ...]] = ("Loading", "Heating", "Holding", "Cooling")
     STEPS: ClassVar[tuple[str, ...]] = ("Idle", "Loading", "Heating", "Holding", "Cooling",
                                         "Complete", "Held", "Aborted")
-    FAULTS: ClassVar[tuple[str, ...]] = ("HeaterRunaway", "O2FlowLoss", "DoorOpen")
+    FAULTS: ClassVar[tuple[str, ...]] = ("HeaterRunaway", "O2FlowLoss", "DoorOpen",
+                                         *GROSS_FAULTS)
+    ADJUSTABLE_HOLD: ClassVar[bool] = True
 
     def __init__(self, cfg: OxidizerConfig, recipe: OxidationRecipe, material: str,
                  lab: LabConfig, rng: np.random.Generator, *,
                  truth: TruthConfig | None = None, phase_fraction: float = 1.0) -> None:
-        truth_rng, lab_rng, self._inst_rng = rng.spawn(3)
+        # A fourth stream for the independent instruments: spawn() numbers its children, so
+        # the first three (truth, lab, PLC instruments) are those of the earlier three-way split.
+        truth_rng, lab_rng, self._inst_rng, self._monitor_rng = rng.spawn(4)
         points = furnace_points(cfg)
         self.context_points = furnace_context(cfg)
         local = furnace_recipe(cfg, recipe)
@@ -162,6 +203,7 @@ class FurnaceTool(ToolCore):
         self._po2_ind = 0.0
         self._flow_ind = 0.0
         self._ph2o_ind = 0.0
+        self._po2_exhaust = 0.0
         self._pressure = 1013.25
         self._timers = DeviationTimer()
         # (time, wall per zone ..., O2, H2O, total flow) of the running batch, true values.
@@ -177,6 +219,25 @@ class FurnaceTool(ToolCore):
     def _on_hold(self) -> None:
         # Held keeps the furnace where it is: the ramp stops at the present temperature.
         self._held_sp = [z.indicated_c for z in self.zones]
+
+    def adjust_hold(self, hold_min: float) -> tuple[str, str]:
+        """``AdjustHold``: set the running step's total hold time, min (see the module notes)."""
+        if self.step != "Holding":
+            return "BadInvalidState", f"AdjustHold: the step is {self.step}, not Holding"
+        lo, hi = self.cfg.limits.hold_min
+        # NaN fails both comparisons, so it is out of range too.
+        if not lo <= hold_min <= hi:
+            return "BadOutOfRange", (f"AdjustHold: hold {hold_min:g} min is outside the limits "
+                                     f"[{lo:g}, {hi:g}] min")
+        held_min = self._hold_elapsed_s / 60.0
+        if hold_min <= held_min:
+            # Advance step: the effective hold is what was held, and that is what reads back.
+            self.setpoints["hold_min"] = held_min
+            self._enter("Cooling")
+            return "Good", f"AdjustHold: hold ended after {held_min:.2f} min, cooling"
+        self.setpoints["hold_min"] = float(hold_min)
+        return "Good", (f"AdjustHold: hold set to {hold_min:g} min "
+                        f"({held_min:.2f} min held so far)")
 
     def _zone_keys(self) -> list[str]:
         return [f"zone{i}_c" for i in range(1, len(self.zones) + 1)]
@@ -216,7 +277,10 @@ class FurnaceTool(ToolCore):
         self._flow_ind = lag(self._flow_ind, self.setpoints["gas_flow_slm"] if gas else 0.0,
                              dt_s, GAS_TAU_S)
         h2o = dew_point_to_ph2o_atm(self.setpoints["dew_point_c"]) if self._gas_on() else 0.0
+        if "humidifier_stuck" in self.faults:
+            h2o = 0.0  # the sensor sees the dry gas the stuck humidifier lets through
         self._ph2o_ind = lag(self._ph2o_ind, h2o, dt_s, GAS_TAU_S)
+        self._po2_exhaust = lag(self._po2_exhaust, self._true_gas()[0], dt_s, GAS_TAU_S)
         p_target = self.setpoints["pressure_mbar"] if self._gas_on() else 1013.25
         self._pressure = lag(self._pressure, p_target, dt_s, GAS_TAU_S)
         if self.step == "Holding":
@@ -257,6 +321,30 @@ class FurnaceTool(ToolCore):
         pv["o2_flow_slm"] = self._po2_ind * self._flow_ind
         pv["dew_point_c"] = ph2o_atm_to_dew_point(self._ph2o_ind)
         pv["pressure_mbar"] = self._pressure + 0.2 * float(self._inst_rng.standard_normal())
+        noise = self._monitor_rng.standard_normal(2)
+        pv["overtemp_c"] = (max(z.true_c for z in self.zones) + self._tc_error_c()
+                            + OVERTEMP_NOISE_C * float(noise[0]))
+        pv["o2_analyser_atm"] = max(self._po2_exhaust + ANALYSER_NOISE_ATM * float(noise[1]),
+                                    0.0)
+
+    def _tc_error_c(self) -> float:
+        """True wall minus what the zone states believe, °C (``thermocouple_low``).
+
+        The zone states' ``indicated_c`` is what the control thermocouples read and the PLC
+        controls; a thermocouple reading low makes the loop drive the real wall that far above.
+        """
+        return THERMOCOUPLE_LOW_C if "thermocouple_low" in self.faults else 0.0
+
+    def _true_gas(self) -> tuple[float, float]:
+        """O2 and H2O partial pressures really delivered now, atm (gross faults included)."""
+        if not self._gas_on():
+            return 0.0, 0.0
+        z0 = self.zones[0]
+        po2 = 0.0 if "O2FlowLoss" in self.faults else z0.po2_atm
+        if "wrong_gas" in self.faults:
+            po2 = min(po2, WRONG_GAS_PO2_ATM)
+        ph2o = 0.0 if "humidifier_stuck" in self.faults else z0.ph2o_atm
+        return po2, ph2o
 
     # -- alarms and interlocks -------------------------------------------------------------
     def _alarm_conditions(self, dt_s: float) -> dict[str, str]:
@@ -291,13 +379,13 @@ class FurnaceTool(ToolCore):
     def _record(self, force: bool = False) -> None:
         if not force and self._trajectory and self.t_s - self._trajectory[-1][0] < RECORD_EVERY_S:
             return
-        z0 = self.zones[0]
         gas = self._gas_on() and "O2FlowLoss" not in self.faults
         flow = (self.setpoints["gas_flow_slm"] * self.truth.flow_factor(self.t_s)
                 / SL_PER_MOL / 60.0 if gas else 0.0)
-        h2o = flow * z0.ph2o_atm if self._gas_on() else 0.0
-        self._trajectory.append((self.t_s, *(z.true_c for z in self.zones), flow * z0.po2_atm,
-                                 h2o, flow))
+        po2, ph2o = self._true_gas()
+        tc_error = self._tc_error_c()
+        self._trajectory.append((self.t_s, *(z.true_c + tc_error for z in self.zones),
+                                 flow * po2, flow * ph2o, flow))
 
     def _charge(self) -> ChargeTruth:
         """The loaded charge as it really is (from what the supervisor wrote)."""

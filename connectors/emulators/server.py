@@ -132,6 +132,8 @@ class EmulatorServer:
                         "Metrology.GetMeasurement": self._get_measurement,
                         "Simulation.InjectFault": self._inject_fault,
                         "Simulation.ClearFaults": self._clear_faults})
+        if self.tool.ADJUSTABLE_HOLD:
+            methods["BatchControl.AdjustHold"] = self._adjust_hold
         faults = list(self.tool.FAULTS)
         extra = [
             ("BatchControl", "BatchId", "", _VT.String, ua.ObjectIds.String, True),
@@ -361,6 +363,18 @@ class EmulatorServer:
 
         return call
 
+    async def _adjust_hold(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
+        # Viewers never get here: RoleRuleset refuses their Call requests as a whole (the
+        # same check as for Start/Abort); the value is checked by the tool, in Holding only.
+        hold_min = _double_arg(args)
+        if hold_min is None:
+            return _call_result("BadInvalidArgument", [])
+        status, message = self.tool.adjust_hold(hold_min)
+        if status != "Good":
+            log.info("%s: %s", self.name, message)
+        await self._publish()
+        return _call_result("Good", [_sc(status), ua.Variant(message, _VT.String)])
+
     async def _request_measurement(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         batch_id = _string_arg(args)
         if batch_id is None:
@@ -416,6 +430,18 @@ def _string_arg(args: tuple[Any, ...]) -> str | None:
         return None
     value = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
     return value if isinstance(value, str) else None
+
+
+def _double_arg(args: tuple[Any, ...]) -> float | None:
+    """The one Double input of a method, or None (wrong count or type: no silent cast)."""
+    if len(args) != 1:
+        return None
+    arg = args[0]
+    if isinstance(arg, ua.Variant):
+        if arg.VariantType != _VT.Double:
+            return None
+        arg = arg.Value
+    return float(arg) if isinstance(arg, float) else None
 
 
 def _call_result(status: str, outputs: list[ua.Variant]) -> ua.CallMethodResult:

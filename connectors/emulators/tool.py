@@ -12,7 +12,9 @@ Batch life cycle (both tools)::
     interlock trip --> Aborted, machine OutOfService until Reset (cause cleared)
 
 Setpoints are locked (``BadNotWritable``) from Start until Complete/Aborted: a recipe is fixed
-for the batch it runs, which is what makes a lab result attributable to its setpoints.
+for the batch it runs, which is what makes a lab result attributable to its setpoints. The one
+exception is a furnace's hold time, changed only through its ``AdjustHold`` method while the
+step is Holding (checked there, and read back on the setpoint).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class ToolCore:
     RUN_STEPS: ClassVar[tuple[str, ...]] = ()
     STEPS: ClassVar[tuple[str, ...]] = ()
     FAULTS: ClassVar[tuple[str, ...]] = ()
+    #: The tool offers ``BatchControl.AdjustHold`` (a furnace; see :meth:`adjust_hold`).
+    ADJUSTABLE_HOLD: ClassVar[bool] = False
     #: Longest process step of one integration sub-step, s (the lags are exact; this keeps
     #: step transitions and alarm on-delays within a few seconds at any time factor).
     MAX_SUBSTEP_S: ClassVar[float] = 5.0
@@ -202,6 +206,10 @@ class ToolCore:
         if handler is None:
             return "BadNotSupported", f"unknown command {name!r}"
         return handler()
+
+    def adjust_hold(self, hold_min: float) -> tuple[str, str]:
+        """Change the running step's total hold, min (tools with :attr:`ADJUSTABLE_HOLD`)."""
+        return "BadNotSupported", f"AdjustHold: a {self.KIND} has no hold to adjust"
 
     def _start(self) -> tuple[str, str]:
         if self.trip_reason:

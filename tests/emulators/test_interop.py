@@ -61,4 +61,5 @@ def test_node_opcua_browses_reads_writes_and_subscribes(furnace: Running) -> Non
     assert out["writeOutOfRange"] == "BadOutOfRange"
     assert out["writeWrongType"] == "BadTypeMismatch"
     assert out["spAfter"] == 455.5
+    assert out["adjustHoldCall"] == "Good" and out["adjustHoldStatus"] == "BadInvalidState"
     assert out["notifications"] >= 5 and out["distinctValues"] >= 2

@@ -66,6 +66,15 @@ try {
   out.spAfter = (await session.read({ nodeId: id("Temperature.Zone1.SP"),
     attributeId: AttributeIds.Value })).value.value;
 
+  // A method with a Double argument: AdjustHold on an idle furnace is refused by the PLC
+  // (ReturnStatus BadInvalidState) while the call itself succeeds.
+  const adjust = await session.call({
+    objectId: id("BatchControl"), methodId: id("BatchControl.AdjustHold"),
+    inputArguments: [{ dataType: DataType.Double, value: 30.0 }],
+  });
+  out.adjustHoldCall = adjust.statusCode.name;
+  out.adjustHoldStatus = adjust.outputArguments[0].value.name;
+
   // Subscription: the pressure reading carries instrument noise, so it changes every scan.
   const sub = ClientSubscription.create(session, {
     requestedPublishingInterval: 50, requestedLifetimeCount: 100,
