@@ -43,6 +43,7 @@ from twin.config.load import validate_model
 from twin.config.schema import PlantConfig
 from twin.config.tags import Endpoint, Tag
 from twin.control.audit import AuditRecord
+from twin.control.endpoint import rest_of_step
 from twin.control.plant_hooks import furnace_context
 from twin.equipment.base import Equipment, StepResult
 from twin.equipment.modelled import ModelTools
@@ -371,11 +372,9 @@ class LiveSession:
         octx = furnace_context(ctx["psd"], ctx["material"], ctx["initial_nm"],
                                ctx.get("growth", {}))
         start = float(cur.get("start_s", self.env.now))
-        # Samples are placed on the wall-clock time axis, which can be up to one bridge slice
-        # ahead of the model's clock: never let "now" fall behind the newest sample.
-        elapsed = max(float(self.env.now) - start, float(seen.time_s[-1]))
-        ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
-        rest = loop.rest_of_step(seen, sp, float(sp["hold_min"]), ramp_s, elapsed)
+        # The rest of the plan starts from the newest sample (samples are placed on the
+        # wall-clock axis, up to one bridge slice ahead of the model's clock).
+        rest = rest_of_step(seen, sp, float(sp["hold_min"]))
         probe = StepResult(path, cur["batch_id"], "ok", start, float(self.env.now),
                            actual=rest)
         return loop.vm.predict(probe, octx)

@@ -175,30 +175,6 @@ def test_advisory_reject_and_expiry(model: FurnaceModel, ctx: OxidationContext,
     assert not [e for e in entries if e["kind"] == "write"]
 
 
-def test_during_step_trims_the_hold(plant: PlantConfig, model: FurnaceModel,
-                                    ctx: OxidationContext, furnace: TrueFurnace,
-                                    recipe: dict[str, float]) -> None:
-    from twin.physics.oxidation_profile import Profile
-
-    buf = AuditBuffer()
-    loop = ControlLoop(PATH, model, ControlConfig(), recipe, buf)
-    plan = loop.before_batch("B1", recipe, ctx, 0.0)
-    sp = plan.setpoints
-    ramp_s = (sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
-    t_chk = ramp_s + 0.5 * sp["hold_min"] * 60.0
-    # The furnace turned out to run far wetter than set: the record shows it.
-    ind, _ = furnace.run_profile(model.planned_profile({**sp, "ph2o_atm": 0.05}), 30.0)
-    keep = ind.time_s <= t_chk
-    seen = Profile(ind.time_s[keep], ind.temperature_c[keep], ind.po2_atm[keep],
-                   ind.ph2o_atm[keep])
-    before = sp["hold_min"]
-    loop.start_calibration(math.log(3.0))
-    new = loop.during_step(plan, seen, t_chk, ctx, t_chk)
-    assert new is not None and before * 0.5 <= new["hold_min"] < before
-    w = [r for r in buf.records if r.kind == "write"][-1]
-    assert w.proposal_id.endswith("/mid1") and "during the step" in w.reason
-
-
 def test_loop_mode_per_loop() -> None:
     cfg = ControlConfig(mode="closed_loop", loop_modes={"oxidizer": "advisory",
                                                         "line2.sputter2": "off"})

@@ -47,9 +47,10 @@ AUDIT_FILE = "control_audit.jsonl"
 GENESIS = "0" * 64
 
 Kind = Literal["proposal", "decision", "write", "expire", "calibration", "outlier", "hold",
-               "mode"]
+               "mode", "abort"]
 KINDS: frozenset[str] = frozenset(
-    {"proposal", "decision", "write", "expire", "calibration", "outlier", "hold", "mode"})
+    {"proposal", "decision", "write", "expire", "calibration", "outlier", "hold", "mode",
+     "abort"})
 
 
 @dataclass(frozen=True)

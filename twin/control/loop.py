@@ -8,8 +8,9 @@ What the plant model (and the live twin, and the bench) calls, in batch order:
    predicts.
 2. :meth:`ControlLoop.resolve` when the batch starts (after loading: the operator's window to
    decide an advisory proposal): accepted proposals are written, undecided ones expire.
-3. :meth:`ControlLoop.during_step` (optional) at a point inside the hold: re-predicts with the
-   record so far and trims the rest of the hold time.
+3. :meth:`ControlLoop.supervisor` gives the step its in-batch endpoint control
+   (:mod:`twin.control.endpoint`): the equipment calls it during the hold with the record so
+   far; it trims the hold, or ends it on a gross fault.
 4. :meth:`ControlLoop.after_step` with the tool's report: the VM prediction of the batch and
    the hold rule (an unreliable prediction holds the batch for the lab).
 5. :meth:`ControlLoop.on_lab` whenever a lab result arrives (late, out of order, or never).
@@ -33,15 +34,12 @@ from twin.config.schema import ControlConfig, LabConfig
 from twin.control.audit import AuditRecord, AuditSink
 from twin.control.calibration import CalState, LabObservation, Outcome, ToolCalibration
 from twin.control.cap import CapController
+from twin.control.endpoint import EndpointControl
 from twin.control.furnace_cal import FurnaceCalibration
 from twin.control.model import FurnaceModel, OxidationContext, SputterCapModel
 from twin.control.r2r import (
-    RESOLUTION,
     Proposal,
     RunToRunController,
-    _safe_log,
-    invert_1d,
-    quantise,
 )
 from twin.control.vm import VirtualMetrology, VmPrediction, release_basis
 from twin.equipment.base import StepResult
@@ -134,6 +132,9 @@ class ControlLoop:
         # batch starts from them, so the deadband is about the running setpoints, not the
         # recipe. Mid-step trims answer one batch's conditions and are not carried over.
         self.running: dict[str, float] = {}
+        self._endpoints: dict[str, EndpointControl] = {}
+        self.monitor_gap_c = 0.0
+        self._monitor_seen = 0
 
     def start_calibration(self, theta: Any) -> None:
         """Start the tool's calibration from ``theta`` (its parameters, or a log rate factor),
@@ -200,89 +201,39 @@ class ControlLoop:
                         result=f"failed: {error}")
 
     # -- during the step ---------------------------------------------------------------
-    def during_step(self, plan: Plan, seen: Profile, elapsed_s: float, context: Any,
-                    t_s: float) -> dict[str, float] | None:
-        """Re-predict with the record so far and trim the rest of the hold (furnace only).
-
-        Parameters
-        ----------
-        plan : Plan
-            The batch's plan (its setpoints are the ones running).
-        seen : Profile
-            Indicated record from the start of the step up to now.
-        elapsed_s : float
-            Time since the start of the step, s.
-        context : OxidationContext
-            The charge.
-        t_s : float
-            Process time now, s.
-
-        Returns
-        -------
-        dict or None
-            New setpoints (only ``hold_min`` changes) when closed loop and outside the
-            deadband; None otherwise. Advisory loops record a proposal instead.
-        """
-        if (self.mode == "off" or not self.cfg.midstep or not isinstance(self.model,
-                                                                           FurnaceModel)
+    def supervisor(self, plan: Plan, context: Any, start_s: float) -> EndpointControl | None:
+        """The in-batch endpoint control of a furnace charge (None: the step runs as
+        planned: control off, ``control.midstep`` false, a sputter tool, or no hold knob)."""
+        if (self.mode == "off" or not self.cfg.midstep
+                or not isinstance(self.model, FurnaceModel)
                 or "hold_time" not in self.controller.knobs):
             return None
-        model = self.model
-        sp = plan.setpoints
-        theta = self.calibration.theta_at(t_s)
-        ramp_s = abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
-        held_min = max(0.0, elapsed_s - ramp_s) / 60.0
+        sup = EndpointControl(self, plan, context, start_s)
+        self._endpoints[plan.batch_id] = sup
+        while len(self._endpoints) > MAX_PENDING:
+            self._endpoints.pop(next(iter(self._endpoints)))
+        return sup
 
-        def log_pred(holds: np.ndarray) -> np.ndarray:
-            profs = [self.rest_of_step(seen, sp, float(h), ramp_s, elapsed_s) for h in holds]
-            return _safe_log(model.predict_profiles(profs, context, theta)["mean_nm"])
-
-        now = float(np.exp(log_pred(np.array([sp["hold_min"]]))[0]))
-        if self.controller.within_deadband(now):
-            return None
-        lo, hi = self.controller.allowed("hold_time", sp, context)
-        hold, pred, reached = invert_1d(log_pred, (max(lo, held_min), max(hi, held_min)),
-                                        math.log(self.cfg.aim_nm), start=sp["hold_min"],
-                                        tol_x=0.25 * RESOLUTION["hold_min"])
-        hold = quantise(hold, RESOLUTION["hold_min"], (max(lo, held_min), max(hi, held_min)))
-        if math.isclose(hold, sp["hold_min"], abs_tol=1e-6):
-            return None
-        reason = (f"during the step: record so far predicts {now:.3g} nm vs aim "
-                  f"{self.cfg.aim_nm:g} nm; hold {sp['hold_min']:.1f} -> {hold:.1f} min "
-                  f"gives {pred:.3g} nm" + ("" if reached else " (hold time saturated)"))
-        n_mid = int(plan.extra.get("midstep_checks", 0)) + 1
-        plan.extra["midstep_checks"] = n_mid
-        prop = Proposal(self.path, plan.batch_id, f"{self.path}/{plan.batch_id}/mid{n_mid}",
-                        {"hold_min": sp["hold_min"]}, {"hold_min": hold}, now, pred,
-                        self.cfg.aim_nm, reached, reason)
-        if self.mode == "advisory":
-            self._audit("proposal", prop, t_s, result="open", who="controller", reason=reason)
-            return None
-        self._write(prop, t_s, who="controller", why=reason)
-        plan.setpoints = prop.apply(sp)
-        return plan.setpoints
-
-    @staticmethod
-    def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, ramp_s: float,
-                      elapsed_s: float) -> Profile:
-        """Record so far, then the planned rest at the latest gas readings (persistence)."""
-        end_hold = ramp_s + hold_min * 60.0
-        t_now = min(elapsed_s, float(seen.time_s[-1]))
-        cool_s = abs(sp["hold_c"] - sp["start_c"]) / sp["cool_c_per_min"] * 60.0
-        t_hold_end = max(end_hold, t_now)
-        t_hold_start = min(max(ramp_s, t_now), t_hold_end)  # still ramping: finish the ramp
-        rest_t = [t_hold_start, t_hold_end, t_hold_end + cool_s]
-        times = np.concatenate([seen.time_s, rest_t])
-        temps = np.concatenate([seen.temperature_c, [sp["hold_c"], sp["hold_c"],
-                                                     sp["start_c"]]])
-        po2 = np.concatenate([seen.po2_atm, [seen.po2_atm[-1]] * 3])
-        ph2o = np.concatenate([seen.ph2o_atm, [seen.ph2o_atm[-1]] * 3])
-        return Profile(times, temps, po2, ph2o)
+    def learn_monitor_gap(self, seen: Profile, monitor: Mapping[str, Any]) -> None:
+        """Follow the usual over-temperature minus control thermocouple reading of this
+        furnace (healthy holds only), so that a fault is a departure from it."""
+        last = seen.time_s >= seen.time_s[-1] - 600.0
+        gap = float(np.mean(np.asarray(monitor["overtemp_c"])[last]
+                            - seen.temperature_c[last]))
+        if math.isfinite(gap):
+            self.monitor_gap_c = (gap if self._monitor_seen == 0
+                                  else 0.9 * self.monitor_gap_c + 0.1 * gap)
+            self._monitor_seen += 1
 
     # -- after the step ----------------------------------------------------------------
     def after_step(self, result: StepResult, context: Any) -> VmPrediction:
         """VM prediction of the finished batch; holds it for the lab when not reliable."""
         problems = self.vm.record_problems(result, context)
+        sup = self._endpoints.pop(result.batch_id, None)
+        if sup is not None and sup.faults:
+            # A gross fault seen during the hold: the model of a healthy furnace does not
+            # speak for this charge, and its lab result must not teach the model.
+            problems = [*problems, *(f"gross fault: {f}" for f in sup.faults)]
         pred = self.vm.predict(result, context, problems=problems)
         self.predictions[result.batch_id] = pred
         # A batch that ran on simulated equipment of a live twin (its warm-up, a tool it only

@@ -96,6 +96,32 @@ class LabTruth(Facts):
     xps_bias_nm: float = Field(default=0.05, ge=-1, le=1)
 
 
+#: Events that change the furnace from ``start_h`` on, and gross faults of one charge.
+EventKind = Literal["thermocouple_step", "thermocouple_drift", "tube_ageing",
+                    "humidifier_wander", "thermocouple_failure", "wrong_gas",
+                    "humidifier_stuck"]
+#: Gross faults: they hit the one charge that starts first at or after ``start_h``.
+GROSS_FAULTS = ("thermocouple_failure", "wrong_gas", "humidifier_stuck")
+
+
+class FurnaceEvent(Frozen):
+    """Something that happens to the furnace during a run (a scenario of the control bench).
+
+    ``size`` by kind: ``thermocouple_step`` °C the wall runs above the indicated value from
+    ``start_h`` on; ``thermocouple_drift`` °C per day from then; ``tube_ageing`` relative
+    change of the tube's activity per day; ``humidifier_wander`` sd of the humidifier's
+    wander from then (relative); ``thermocouple_failure`` °C the control thermocouple reads
+    low in one charge (the charge runs that much hotter; the over-temperature thermocouple
+    shows it); ``wrong_gas`` the O2 share of what flows instead of the set gas in one charge
+    (0: nitrogen on the air line; the exhaust O2 analyser shows it); ``humidifier_stuck``
+    the share of the set water delivered in one charge (0: dry; the dew point shows it).
+    """
+
+    kind: EventKind
+    start_h: float = Field(ge=0, le=1e6)
+    size: float = Field(ge=-200, le=200)
+
+
 class FurnaceTruth(Frozen):
     """Hidden true process of every oxidation furnace of the plant: its thermocouples, its
     gas, its tube (the charge's physics is ``[kinetics]`` and ``[bed]``).
@@ -124,6 +150,8 @@ class FurnaceTruth(Frozen):
                                description="the tube's activity over the kinetics")
     tube_ageing_per_day: float = Field(default=0.0, ge=-0.05, le=0.05,
                                        description="relative change of that activity per day")
+    events: tuple[FurnaceEvent, ...] = Field(
+        default=(), description="changes and gross faults during the run ([[furnace.events]])")
 
     @field_validator("zone_offsets_c")
     @classmethod

@@ -24,8 +24,8 @@ from twin.equipment.simulated import (
     sputter_readback,
     truncate,
 )
-from twin.hidden.charge import ChargeOxidation, Recipe, truncate_run
-from twin.hidden.config import Material, Sensors
+from twin.hidden.charge import ChargeOxidation, Recipe, TrueRun, truncate_run
+from twin.hidden.config import FurnaceEvent, Material, Sensors
 from twin.hidden.furnace import TrueFurnace
 from twin.hidden.material import StorageRoom, charge_truth, lot_readings, true_lot
 from twin.hidden.sputter import TrueSputter
@@ -84,17 +84,56 @@ class SimulatedFurnace(SimulatedTool):
 
     def execute(self, env: simpy.Environment,
                 step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
-        """Run the profile; report the indicated record; keep the true charge as truth."""
+        """Run the profile; report the indicated record; keep the true charge as truth.
+
+        With a supervisor (the twin's in-batch endpoint control) the step stops at each of
+        its checkpoints, shows it the record so far and the independent instruments, and
+        continues on the hold it asks for (inside the furnace's hold limits): the record up
+        to the checkpoint stays what the twin saw, the rest is the furnace on the new plan.
+        """
         sp = dict(step.setpoints)
-        sp_prof = self.setpoint_profile(sp)
         t0 = float(env.now)
         offset = (float(self.true.rng.normal(0.0, self.offset_sd_c))
                   if self.offset_sd_c > 0 else 0.0)
-        indicated, run = self.true.run_profile(sp_prof, FURNACE_DT_S, t0_s=t0,
-                                               offset_c=offset,
-                                               flow_slm=float(sp.get("gas_flow_slm", 0.0)))
-        duration = sp_prof.duration_s
-        start, fail_at = yield from self._run(env, step, duration)
+        fault = self.true.take_fault(t0)
+        # The noise stream as it is before the record is drawn: a new plan redraws the record
+        # from the same state, so that it starts as the one the twin has seen.
+        noise_state = self.true.rng.bit_generator.state
+        indicated, run = self._record(sp, t0, offset, fault)
+        duration = self.setpoint_profile(sp).duration_s
+        sup = step.supervisor
+        start = float(env.now)
+        elapsed, fail_at, why = 0.0, None, ""
+        for cp in sup.checkpoints_s(sp) if sup is not None else ():
+            if not elapsed < cp < duration:
+                continue
+            cut = self.clock.run(cp - elapsed)
+            if cut is not None:
+                fail_at = elapsed + cut
+                break
+            yield env.timeout(cp - elapsed)
+            elapsed = cp
+            assert sup is not None
+            seen = truncate(indicated, cp)
+            action = sup.check(seen, cp, sp, self.monitor(truncate_run(run, cp), seen))
+            if action is None:
+                continue
+            held_min = max(0.0, cp - _ramp_s(sp)) / 60.0
+            lo, hi = self.true.limits.hold_min
+            new_hold = max(min(max(action.hold_min, lo), hi), held_min)
+            sp["hold_min"] = new_hold
+            self.true.rng.bit_generator.state = noise_state
+            later, later_run = self._record(sp, t0, offset, fault)
+            indicated = splice(indicated, later, cp)
+            run = splice_run(run, later_run, cp)
+            duration = self.setpoint_profile(sp).duration_s
+            sup.applied(action, new_hold, float(env.now))
+            if action.fault:
+                why = action.fault
+        if fail_at is None:
+            cut = self.clock.run(duration - elapsed)
+            fail_at = None if cut is None else elapsed + cut
+        yield env.timeout((duration if fail_at is None else fail_at) - elapsed)
         ctx = step.context
         charge = charge_truth(ctx["lots"], t0, self.storage,
                               phase_fraction=float(ctx.get("growth", {}).get(
@@ -106,10 +145,74 @@ class SimulatedFurnace(SimulatedTool):
         if fail_at is not None:
             indicated, run = truncate(indicated, fail_at), truncate_run(run, fail_at)
             truth = self.oxidation.of_cut_run(run, charge)
+        elif fault is not None:
+            truth = self.oxidation.of_cut_run(run, charge)  # a one-off run: solved exactly
         else:
             truth = self.oxidation.of_run(recipe, run, charge)
-        return furnace_result(self.path, step, start, env.now, indicated, fail_at, duration,
-                              truth)
+        res = furnace_result(self.path, StepRequest(step.batch_id, step.recipe_id, step.kind,
+                                                    sp, step.context), start, env.now,
+                             indicated, fail_at, duration, truth)
+        if why and fail_at is None:
+            # The twin ended the hold on a gross fault: the step did not run as planned.
+            res = replace(res, status="aborted", fault=why)
+        return res
+
+    def _record(self, sp: dict[str, float], t0: float, offset: float,
+                fault: FurnaceEvent | None) -> tuple[Profile, TrueRun]:
+        """The furnace's record and true run of one plan, with a gross fault if it has one."""
+        indicated, run = self.true.run_profile(self.setpoint_profile(sp), FURNACE_DT_S,
+                                               t0_s=t0, offset_c=offset,
+                                               flow_slm=float(sp.get("gas_flow_slm", 0.0)))
+        if fault is None:
+            return indicated, run
+        if fault.kind == "thermocouple_failure":
+            # The control thermocouple reads low: the PLC heats the wall that much hotter.
+            run = replace(run, wall_c=run.wall_c + fault.size, offset_c=run.offset_c + fault.size)
+        elif fault.kind == "wrong_gas":
+            run = replace(run, o2_mol_s=run.total_mol_s * max(fault.size, 0.0))
+        elif fault.kind == "humidifier_stuck":
+            share = max(fault.size, 0.0)
+            run = replace(run, h2o_mol_s=run.h2o_mol_s * share,
+                          h2o_share=run.h2o_share * share)
+            indicated = Profile(indicated.time_s, indicated.temperature_c, indicated.po2_atm,
+                                indicated.ph2o_atm * share)
+        return indicated, run
+
+    @staticmethod
+    def monitor(run: TrueRun, seen: Profile) -> dict[str, np.ndarray]:
+        """The furnace's independent instruments on the record's grid: the over-temperature
+        thermocouple (the zones' true wall: it does not share the control thermocouple's
+        fault) and the exhaust O2 analyser (the O2 share really flowing)."""
+        t = seen.time_s
+        wall = np.interp(t, run.time_s, run.wall_c.mean(axis=0))
+        share = np.interp(t, run.time_s, run.o2_mol_s / np.maximum(run.total_mol_s, 1e-30))
+        return {"overtemp_c": wall, "o2_analyser_atm": share}
+
+
+def _ramp_s(sp: dict[str, float]) -> float:
+    """Seconds from the start of a step to the start of its hold."""
+    return abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
+
+
+def splice(before: Profile, after: Profile, t_s: float) -> Profile:
+    """``before`` up to ``t_s``, then ``after`` from there (a plan changed at ``t_s``)."""
+    head = truncate(before, t_s)
+    keep = after.time_s > t_s + 1e-9
+    return Profile(np.append(head.time_s, after.time_s[keep]),
+                   *(np.append(a, b[keep]) for a, b in
+                     ((head.temperature_c, after.temperature_c), (head.po2_atm, after.po2_atm),
+                      (head.ph2o_atm, after.ph2o_atm))))
+
+
+def splice_run(before: TrueRun, after: TrueRun, t_s: float) -> TrueRun:
+    """The true run of ``before`` up to ``t_s``, then ``after`` (see :func:`splice`)."""
+    head = truncate_run(before, t_s)
+    keep = after.time_s > t_s + 1e-9
+    return replace(after, time_s=np.append(head.time_s, after.time_s[keep]),
+                   wall_c=np.concatenate([head.wall_c, after.wall_c[:, keep]], axis=1),
+                   total_mol_s=np.append(head.total_mol_s, after.total_mol_s[keep]),
+                   o2_mol_s=np.append(head.o2_mol_s, after.o2_mol_s[keep]),
+                   h2o_mol_s=np.append(head.h2o_mol_s, after.h2o_mol_s[keep]))
 
 
 class SimulatedSputter(SimulatedTool):

@@ -32,7 +32,7 @@ import numpy as np
 
 from twin.config.schema import FurnaceLimits
 from twin.hidden.charge import SL_PER_MOL, TrueRun
-from twin.hidden.config import FurnaceTruth
+from twin.hidden.config import GROSS_FAULTS, FurnaceEvent, FurnaceTruth
 from twin.physics.oxidation_profile import Profile
 from twin.physics.psychrometry import dew_point_to_ph2o_atm, ph2o_atm_to_dew_point
 
@@ -106,19 +106,40 @@ class TrueFurnace:
         self.zone_offsets_c: tuple[float, ...] = pattern[:self.zones]
         self._grids: dict[tuple[int, float], _Grid] = {}
         self._wander: list[float] = []  # the humidifier's hourly wander, grown as asked
+        self._faults = sorted((e for e in truth.events if e.kind in GROSS_FAULTS),
+                              key=lambda e: e.start_h)
+        self._changes = tuple(e for e in truth.events if e.kind not in GROSS_FAULTS)
+
+    def _since(self, kind: str, t_s: float) -> list[tuple[float, float]]:
+        """(size, seconds since its start) of the started events of ``kind``."""
+        return [(e.size, t_s - 3600.0 * e.start_h) for e in self._changes
+                if e.kind == kind and t_s >= 3600.0 * e.start_h]
+
+    def take_fault(self, t_s: float) -> FurnaceEvent | None:
+        """The gross fault of the charge starting at ``t_s`` (each fault hits one charge)."""
+        if self._faults and t_s >= 3600.0 * self._faults[0].start_h:
+            return self._faults.pop(0)
+        return None
 
     # -- what drifts -----------------------------------------------------------------------
     def offset_c(self, t_s: float, zone: int | None = None) -> float:
         """True wall minus indicated at ``t_s``, K (a zone's, or the zones' mean)."""
         tr = self.truth
         base = tr.thermocouple_offset_c + tr.thermocouple_drift_c_per_1000h * t_s / 3.6e6
+        if self._changes:
+            base += sum(size for size, _ in self._since("thermocouple_step", t_s))
+            base += sum(size * dt / SECONDS_PER_DAY
+                        for size, dt in self._since("thermocouple_drift", t_s))
         if zone is None:
             return base + sum(self.zone_offsets_c) / self.zones
         return base + self.zone_offsets_c[zone]
 
     def rate_factor(self, t_s: float) -> float:
         """The tube's activity over the kinetics at ``t_s`` (ageing; never below 5 %)."""
-        return drifted(self.truth.rate_factor, self.truth.tube_ageing_per_day, t_s, 0.05)
+        f = drifted(self.truth.rate_factor, self.truth.tube_ageing_per_day, t_s, 0.05)
+        for size, dt in self._since("tube_ageing", t_s) if self._changes else ():
+            f *= max(0.05, 1.0 + size * dt / SECONDS_PER_DAY)
+        return f
 
     def flow_factor(self, t_s: float) -> float:
         """True gas flow over the MFC's reading at ``t_s``."""
@@ -130,13 +151,16 @@ class TrueFurnace:
         """True water delivered over its setpoint at ``t_s`` (bias and wander)."""
         tr = self.truth
         hour = max(int(t_s // 3600.0), 0)
-        if tr.humidifier_wander_rel > 0:
+        scale = max([tr.humidifier_wander_rel]
+                    + ([size for size, _ in self._since("humidifier_wander", t_s)]
+                       if self._changes else []))
+        if scale > 0:
             phi = math.exp(-1.0 / tr.humidifier_wander_h)
             while len(self._wander) <= hour:
                 z = float(self.rng.standard_normal())
                 prev = self._wander[-1] if self._wander else None
                 self._wander.append(z if prev is None else phi * prev + math.sqrt(1 - phi**2) * z)
-            wander = tr.humidifier_wander_rel * self._wander[hour]
+            wander = scale * self._wander[hour]
         else:
             wander = 0.0
         return max(0.0, 1.0 + tr.humidifier_bias_rel + wander)

@@ -38,6 +38,7 @@ from twin.plant.lab import Lab
 from twin.plant.melter import phases_text
 from twin.plant.prediction import blend, calibration
 from twin.plant.quality import dispose, lab_learner
+from twin.plant.release import Evidence
 from twin.plant.station import Context, Machine
 
 
@@ -168,13 +169,19 @@ class Oxidizer(Machine):
             self.release_operators(reqs, t_ops)
             if loop is not None and plan is not None:
                 sp = loop.resolve(plan, env.now)
+            # In-batch endpoint control: the furnace shows the twin its record during the
+            # hold; the twin trims the hold (or ends it on a gross fault).
+            sup = (loop.supervisor(plan, octx, env.now)
+                   if loop is not None and plan is not None else None)
             results = yield from self.step(StepRequest(
                 charge.id, recipe_id(self.recipe), "oxidize", sp,
                 {"psd": psd, "material": material, "initial_nm": initial, "growth": growth,
                  "mass_kg": charge.mass_kg, "ssa_m2_g": charge.data["ssa_m2_g"],
-                 "lots": charge.data["lot_truths"], "previous": charge.data["previous"]}),
-                resumable=False)
+                 "lots": charge.data["lot_truths"], "previous": charge.data["previous"]},
+                supervisor=sup), resumable=False)
             res = results[-1]
+            if plan is not None and plan.extra.get("hold_changed"):
+                sp = dict(plan.setpoints)  # the hold the furnace confirmed
             charge.data["truth"] = res.truth
             # The furnace's reported record, kept for the run folder (release reports plot it).
             charge.data["record"] = (res.start_s, res.actual)
@@ -198,21 +205,24 @@ class Oxidizer(Machine):
             charge.row.update({"data_gap_count": len(res.gaps),
                                "data_gap_s": float(sum(b - a for a, b in res.gaps)),
                                "step_fault": res.fault})
-            force_lab = False
             if vm is not None and loop is not None and plan is not None:
                 basis, why = release_basis(vm, ctx.cfg.control.window_nm)
-                # The hold rule: an unreliable prediction never releases a charge alone.
-                force_lab = not vm.reliable
                 charge.row.update(vm.as_columns())
                 charge.row.update({"ctrl_mode": loop.mode, "ctrl_state": plan.state,
                                    "ctrl_proposal_id": plan.proposal.proposal_id
                                    if plan.proposal else "",
                                    "ctrl_predicted_before_nm": plan.predicted_nm,
+                                   "ctrl_endpoint_actions": int(
+                                       plan.extra.get("endpoint_checks", 0)),
                                    "vm_release_basis": basis, "vm_release_reason": why})
-            yield from dispose(self, self.lab, charge, [charge], predicted_nm=pred.mean_nm,
-                               within_share=pred.within_50pct_share, true_nm=lab_truth(true),
-                               aborted=res.status == "aborted" or force_lab,
-                               reworks=charge.data["reworks"], on_rework=self._rework,
+            # The release rules (twin.plant.release) hold an unreliable prediction for the
+            # lab, and stop a prediction the lab contradicts from speaking for the charge.
+            evidence = Evidence.of(pred.mean_nm, pred.within_50pct_share,
+                                   vm if loop is not None and plan is not None else None,
+                                   aborted=res.status == "aborted",
+                                   reworks=charge.data["reworks"])
+            yield from dispose(self, self.lab, charge, [charge], evidence=evidence,
+                               true_nm=lab_truth(true), on_rework=self._rework,
                                on_measured=lab_learner(self.env, loop, charge.id))
 
     def _rework(self, unit: Unit) -> None:
