@@ -71,8 +71,10 @@ def roll(i: int, t0: float) -> dict[str, Any]:
 def write_run(path: Path, units: Iterable[Mapping[str, Any]], *,
               audit: Iterable[AuditRecord] | None = (), config: bool = True,
               trajectories: pd.DataFrame | None = None,
-              meta: Mapping[str, Any] | None = None) -> Path:
-    """Write a run folder; ``audit=None`` leaves the audit trail out."""
+              meta: Mapping[str, Any] | None = None,
+              overrides: list[str] | None = None) -> Path:
+    """Write a run folder; ``audit=None`` leaves the audit trail out; ``overrides``
+    (``key=value``) change the plant file written beside it."""
     path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(list(units)).to_parquet(path / "batches.parquet", index=False)
     pd.DataFrame({"time_s": [0.0], "path": ["line1.melter1"], "event": ["state:working"],
@@ -85,7 +87,7 @@ def write_run(path: Path, units: Iterable[Mapping[str, Any]], *,
         {"seed": 7, "command": "simulate", "start_utc": "2026-03-01T00:00:00+00:00",
          **(meta or {})}))
     if config:
-        plant = load_plant(None)
+        plant = load_plant(None, overrides or [])
         (path / "config.json").write_text(plant.model_dump_json())
     if audit is not None:
         trail = AuditTrail(path, clock=lambda: FIXED_NOW)

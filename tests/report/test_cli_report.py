@@ -99,6 +99,8 @@ def test_run_without_optional_tables_still_reports(tmp_path: Path,
     assert main(["report", str(run)]) == 0
     html = (run / "report" / "index.html").read_text(encoding="utf-8")
     assert "control_audit.jsonl: no data in the run folder" in html
-    # Closed-loop line without its audit trail: nothing is released, the run is unchanged.
-    assert "0 released" in capsys.readouterr().out
+    # Closed-loop line without its audit trail: the plant's decisions stand, each batch is
+    # flagged for review (DATA-AUDIT); the run is unchanged.
+    assert "2 released" in capsys.readouterr().out
+    assert "DATA-AUDIT" in html
     assert pd.read_parquet(run / "batches.parquet").shape[0] == 10

@@ -35,8 +35,11 @@ def test_every_certificate_matches_the_schema(make_run: Callable[..., Path]) -> 
     by_id = {json.loads(p.read_text())["batch_id"]: json.loads(p.read_text())
              for p in res.certificates}
     assert by_id["C000002"]["decision"] == {
-        "status": "rejected", "rule": "THK-SPEC",
-        "reason": "Release specification 1–100 nm: lab 150 nm outside 1–100 nm", "needs": []}
+        "status": "rejected", "rule": "THK-SPEC", "plant_decision": "scrap",
+        "reason": "lab 150 nm above 100 nm; the prediction 8 nm is contradicted (23.5 sigma > 4)",
+        "needs": []}
+    assert by_id["C000002"]["specification"]["release_nm"] == [1.0, 100.0]
+    assert by_id["C000002"]["specification"]["band_nm"] == [7.0, 13.0]
     assert by_id["C000003"]["decision"]["status"] == "held"
     assert by_id["C000001"]["oxide"]["basis_source"] == "prediction"
     assert by_id["C000001"]["genealogy"][-1]["unit_id"] == "R000001"

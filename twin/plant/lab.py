@@ -9,62 +9,27 @@ A measured batch waits in its station's output buffer, on hold, for the turnarou
 preparation, queue) and the measurement on one of the lab's ``count`` instruments; the
 thickness is the true thickness with the XPS noise model of :mod:`twin.physics.metrology`.
 
-Disposition (:func:`decide`): **release** when the thickness (measured, else predicted) is in
-the window and the predicted uniformity passes; **rework** (re-oxidise) when too thin and
-reworks are left; **scrap** when too thick, not uniform, or out of reworks; **hold** is the
-state of a batch still waiting for its result.
+Disposition: :mod:`twin.plant.release` (the one decision of the plant model and the reports).
+A batch the lab leaves undecided (its prediction contradicted by the lab, or no thickness
+returned) is held for a retest / QA review: its units leave the station's buffer into the
+lab's held inventory (:meth:`Lab.hold`), still material in process.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 import simpy
 
-from twin.config.schema import Disposition, LabConfig
+from twin.config.schema import LabConfig
 from twin.equipment.base import LabResult, LabSample, LabSource
 from twin.physics.metrology import measure_thickness_nm
+from twin.plant.batches import Unit
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.components import Component
 from twin.plant.station import Context
-
-
-def decide(thickness_nm: float, within_50pct_share: float, reworks: int, *,
-           window_nm: tuple[float, float], rules: Disposition,
-           can_rework: bool = True) -> tuple[str, str]:
-    """Disposition of one batch: ``(decision, reason)``.
-
-    Parameters
-    ----------
-    thickness_nm : float
-        Mean oxide thickness (measured when there is a lab result, else predicted), nm.
-    within_50pct_share : float
-        Share of the surface within ±50 % of the mean (predicted), 0..1.
-    reworks : int
-        Reworks the batch has had.
-    window_nm : (float, float)
-        Release window of the mean thickness, nm.
-    rules : Disposition
-        Configured rules.
-    can_rework : bool
-        Whether the route can rework this kind of batch at all.
-    """
-    lo, hi = window_nm
-    if not math.isfinite(thickness_nm):
-        return "hold", "no thickness"
-    if thickness_nm > hi:
-        return "scrap", f"oxide {thickness_nm:.3g} nm above {hi:g} nm"
-    if within_50pct_share < rules.min_within_50pct_share:
-        return "scrap", (f"uniformity {within_50pct_share:.2f} below "
-                         f"{rules.min_within_50pct_share:g}")
-    if thickness_nm < lo:
-        if can_rework and reworks < rules.max_reworks:
-            return "rework", f"oxide {thickness_nm:.3g} nm below {lo:g} nm"
-        return "scrap", f"oxide {thickness_nm:.3g} nm below {lo:g} nm, no rework left"
-    return "release", "in window"
 
 
 class Sampler:
@@ -98,7 +63,19 @@ class Lab(Component):
                                ctx.rng.stream(f"{self.path}.sampling"))
         self.busy = 0
         self.measured = 0
+        #: Units held for a retest / QA review (out of their buffer, still in process).
+        self.held: dict[str, Unit] = {}
         ctx.historian.register(self.path, "idle", self.env.now)
+
+    def hold(self, unit: Unit, reason: str) -> None:
+        """Take a unit into the held inventory (held for a retest / QA review)."""
+        self.held[unit.id] = unit
+        self.ctx.historian.event(self.env.now, self.path, "held", unit.id, reason)
+
+    @property
+    def held_kg(self) -> float:
+        """Mass of the held inventory, kg."""
+        return sum(u.mass_kg for u in self.held.values())
 
     def submit(self, batch_id: str, truth: float | LabSource | LabSample,
                done: Callable[[LabResult], None]) -> None:

@@ -75,7 +75,7 @@ class Oxidizer(Machine):
         if self.rework.has_released():
             charge: Unit = yield from self.rework.get()
             return [], charge
-        target = min(self.recipe.charge_kg, self.ocfg.capacity_kg)
+        target = min(self.recipe.charge_kg_at(self.env.now), self.ocfg.capacity_kg)
         first = yield from self.take()
         lots, mass = [first], first.mass_kg
         alloy = first.alloy

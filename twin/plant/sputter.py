@@ -36,6 +36,7 @@ from twin.plant.components import Component
 from twin.plant.lab import Lab
 from twin.plant.prediction import calibration, predict_cap
 from twin.plant.quality import dispose, lab_learner
+from twin.plant.release import Evidence
 from twin.plant.station import Context, Machine
 
 #: Film densities, g/cm³ (for the mass ledger).
@@ -129,11 +130,8 @@ class Sputter(Machine):
             run.row.update(_run_row(run, self.path, rid, sp, res.values, res.status, start,
                                     env.now, pred, true, r))
             run.row.update(self.film_material)
-            force_lab = False
             if vm is not None and loop is not None and plan is not None:
                 basis, why = release_basis(vm, window)
-                # The hold rule: an unreliable prediction never releases a run alone.
-                force_lab = not vm.reliable
                 run.row.update(vm.as_columns())
                 run.row.update({"ctrl_mode": loop.mode, "ctrl_state": plan.state,
                                 "ctrl_proposal_id": plan.proposal.proposal_id
@@ -147,10 +145,15 @@ class Sputter(Machine):
                               "sheet_index": i + 1, "area_cm2": r.sheet_area_cm2,
                               "pred_film_nm": pred["film_nm"],
                               "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start})
-            yield from dispose(self, self.lab, run, sheets, predicted_nm=pred["cap_nm"],
-                               within_share=1.0, true_nm=lab_truth(true, "cap_nm"),
-                               aborted=res.status == "aborted" or force_lab, reworks=0,
-                               on_rework=None, on_measured=lab_learner(self.env, loop, run_id))
+            # A rotated sputter run's cap is uniform by construction: the uniformity is the
+            # tool's, not the prediction's (twin.plant.release).
+            evidence = Evidence.of(pred["cap_nm"], 1.0,
+                                   vm if loop is not None and plan is not None else None,
+                                   uniformity_source="tool", aborted=res.status == "aborted",
+                                   can_rework=False)
+            yield from dispose(self, self.lab, run, sheets, evidence=evidence,
+                               true_nm=lab_truth(true, "cap_nm"), on_rework=None,
+                               on_measured=lab_learner(self.env, loop, run_id))
 
     def _loop(self, recipe_sp: dict[str, float]) -> ControlLoop | None:
         """This tool's control loop (None when the run has no control)."""

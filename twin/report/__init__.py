@@ -5,7 +5,8 @@ Modules
 data
     Load and normalise a run folder (the report's input contract).
 rules
-    Specification checks and the release decision (released / held / rejected).
+    The plant's release decision (:mod:`twin.plant.release`, with the run's own plant file)
+    and the checks around it (released / held / rejected).
 spc
     Individuals chart limits, Western Electric rules, Cpk and Ppk with confidence intervals.
 svg, charts
@@ -32,7 +33,7 @@ from twin.report.campaign import campaign_page, campaign_spc
 from twin.report.coa import SCHEMA_FILE, certificate, dumps, schema
 from twin.report.data import RunData, load_run
 from twin.report.html import batch_page
-from twin.report.rules import Assessment, assess
+from twin.report.rules import Assessment, assess, run_rules
 
 __all__ = ["RunData", "Assessment", "ReportResult", "assess", "load_run", "write_reports"]
 
@@ -110,7 +111,7 @@ def write_reports(run_dir: str | Path, out_dir: str | Path | None = None, *,
     _write(out / SCHEMA_FILE, dumps(schema()))
     index = None
     if batch is None:
-        html = campaign_page(run, assessments, campaign_spc(assessments),
+        html = campaign_page(run, assessments, campaign_spc(assessments, run_rules(run)),
                              lambda b: f"batches/{safe_name(b)}.html", generated)
         index = _write(out / "index.html", html)
     return ReportResult(out, index, tuple(pages), tuple(certs), tuple(assessments))

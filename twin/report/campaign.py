@@ -2,9 +2,11 @@
 
 Only batches that need a reviewer (held, rejected, or with a deviation or a flag) are listed
 in full; every batch has one line with a link to its report. The individuals chart and the
-capability indices use each batch's release thickness (lab value when sampled, else a reliable
-prediction) in production order; batches without a trustworthy thickness are left out and
-counted.
+capability indices use each batch's release thickness (lab value when measured, else a
+reliable prediction) in production order; batches without a trustworthy thickness are left
+out and counted. Capability (Cpk, Ppk) is against the internal band of the run's plant file
+(``control.band_nm``), beside the share inside the release specification
+(``control.window_nm``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from twin.plant.release import ReleaseRules
 from twin.report.charts import control_chart, moving_range_chart
 from twin.report.data import RunData
 from twin.report.html import clock, decision_block, esc, page, release_people, table
-from twin.report.rules import SPEC_NM, Assessment
+from twin.report.rules import Assessment
 from twin.report.spc import (
+    BandCapability,
     Capability,
     Limits,
     Violation,
-    cpk,
+    band_capability,
     individuals_limits,
-    ppk,
     western_electric,
 )
 
@@ -34,29 +37,42 @@ MIN_SPC_POINTS = 3
 
 @dataclass(frozen=True)
 class Spc:
-    """SPC results of a campaign on ln(thickness)."""
+    """SPC results of a campaign on ln(thickness); capability against the internal band."""
 
     batch_ids: tuple[str, ...]
     values_nm: tuple[float, ...]
     limits: Limits
     violations: tuple[Violation, ...]
-    cpk: Capability
-    ppk: Capability
+    capability: BandCapability
+
+    @property
+    def cpk(self) -> Capability:
+        """Cpk against the internal band."""
+        return self.capability.cpk
+
+    @property
+    def ppk(self) -> Capability:
+        """Ppk against the internal band."""
+        return self.capability.ppk
 
 
-def campaign_spc(assessments: Sequence[Assessment]) -> Spc | None:
-    """Individuals-chart limits, WE rules, Cpk and Ppk (None with fewer than 3 values)."""
+def campaign_spc(assessments: Sequence[Assessment],
+                 rules: ReleaseRules | None = None) -> Spc | None:
+    """Individuals-chart limits, WE rules, and capability against the internal band of
+    ``rules`` (the run's plant file; else the assessments' own). None with fewer than 3
+    values or without a plant file."""
+    rules = rules if rules is not None else next(
+        (a.rules for a in assessments if a.rules is not None), None)
     pts = [(a.batch_id, a.thickness.basis) for a in assessments
            if a.thickness.basis is not None and a.thickness.basis > 0]
-    if len(pts) < MIN_SPC_POINTS:
+    if len(pts) < MIN_SPC_POINTS or rules is None:
         return None
     ids = tuple(b for b, _ in pts)
     vals = tuple(float(v) for _, v in pts if v is not None)
     logs = [math.log(v) for v in vals]
     limits = individuals_limits(logs)
-    lsl, usl = math.log(SPEC_NM[0]), math.log(SPEC_NM[1])
     return Spc(ids, vals, limits, tuple(western_electric(logs, limits)),
-               cpk(logs, lsl, usl), ppk(logs, lsl, usl))
+               band_capability(vals, rules.band_nm, rules.window_nm))
 
 
 def campaign_page(run: RunData, assessments: Sequence[Assessment], spc: Spc | None,
@@ -83,22 +99,31 @@ def campaign_page(run: RunData, assessments: Sequence[Assessment], spc: Spc | No
 def _spc_section(spc: Spc | None) -> str:
     if spc is None:
         return ("<h2>SPC of the oxide thickness</h2><p class=\"no_data\">No data: fewer than "
-                f"{MIN_SPC_POINTS} batches with a trustworthy thickness.</p>")
-    rows = [[name, f"{c.value:.3g}", str(c.n), f"{c.low:.3g} – {c.high:.3g}",
-             "moving-range σ" if name == "Cpk" else "overall σ"]
-            for name, c in (("Cpk", spc.cpk), ("Ppk", spc.ppk))]
-    cap = table(["index", "value", "n", f"{spc.cpk.confidence:.0%} CI (Bissell)", "sigma"],
-                rows)
+                f"{MIN_SPC_POINTS} batches with a trustworthy thickness, or no plant file."
+                "</p>")
+    c = spc.capability
+    (blo, bhi), (lo, hi) = c.band_nm, c.window_nm
+    rows = [[name, f"{k.value:.3g}", str(k.n), f"{k.low:.3g} – {k.high:.3g}",
+             "moving-range σ" if name.startswith("Cpk") else "overall σ"]
+            for name, k in ((f"Cpk (band {blo:.3g}–{bhi:.3g} nm)", c.cpk),
+                            (f"Ppk (band {blo:.3g}–{bhi:.3g} nm)", c.ppk))]
+    cap = table(["index", "value", "n", f"{c.cpk.confidence:.0%} CI (Bissell)", "sigma"], rows)
+    shares = table(["share of batches", "value"],
+                   [[f"inside the internal band {blo:.3g}–{bhi:.3g} nm", f"{c.band_share:.1%}"],
+                    [f"inside the release spec {lo:g}–{hi:g} nm", f"{c.spec_share:.1%}"]])
     lim = spc.limits
     viol = ("<ul>" + "".join(f"<li>batch {esc(spc.batch_ids[v.index])} (point {v.index + 1}):"
                              f" {esc(v.text)}</li>" for v in spc.violations) + "</ul>"
             if spc.violations else "<p>No Western Electric rule fired.</p>")
     labels = list(spc.batch_ids)
-    return ("<h2>SPC of the oxide thickness (ln nm, against 1–100 nm)</h2>" + cap
+    return (f"<h2>SPC of the oxide thickness (ln nm, capability against the internal band "
+            f"{blo:.3g}–{bhi:.3g} nm)</h2>" + cap + shares
             + f"<p class=\"muted\">Centre {math.exp(lim.center):.3g} nm, control limits "
             f"{math.exp(lim.lcl):.3g}–{math.exp(lim.ucl):.3g} nm (x̄ ± 3·MR̄/1.128 on ln "
-            "thickness). Values: lab measurement where sampled, else a reliable prediction."
-            "</p>" + control_chart(spc.values_nm, labels, lim, spc.violations)
+            "thickness). Capability limits: the internal band (control.band_nm); release "
+            f"spec {lo:g}–{hi:g} nm (control.window_nm). Values: lab measurement where "
+            "measured, else a reliable prediction.</p>"
+            + control_chart(spc.values_nm, labels, lim, spc.violations, c.band_nm, c.window_nm)
             + moving_range_chart(spc.values_nm, lim)
             + "<h3>Western Electric rules</h3>" + viol)
 

@@ -9,8 +9,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from twin.plant.release import ReleaseRules
 from twin.report.data import RunData, as_float
-from twin.report.rules import OUTER_NM, PREFERRED_NM, SPEC_NM, Thickness
+from twin.report.rules import Thickness
 from twin.report.spc import Limits, Violation
 from twin.report.svg import PALETTE, Band, Chart, HLine, Mark, Series, log_ticks
 
@@ -101,16 +102,21 @@ def _actual_scalars(chart: Chart, recipe: Mapping[str, list[float]], row: Mappin
                                        PALETTE[(i + 2) % 6], markers=True))
 
 
-def oxide_gauge(th: Thickness) -> str:
-    """Prediction (with interval) and lab value on a log axis against the three bands."""
+#: Display range of the oxide axis, nm (the axis only; no rule uses it).
+AXIS_NM = (0.2, 1000.0)
+
+
+def oxide_gauge(th: Thickness, rules: ReleaseRules | None) -> str:
+    """Prediction (with interval) and lab value on a log axis against the release spec and
+    the internal band of the run's plant file."""
     chart = Chart("Oxide thickness against the specification", "", "thickness (log)",
                   width=560, height=240)
-    chart.bands = [Band(math.log(OUTER_NM[0]), math.log(OUTER_NM[1]), "outer range", "#a3a3a3"),
-                   Band(math.log(SPEC_NM[0]), math.log(SPEC_NM[1]), "release spec", "#16a34a"),
-                   Band(math.log(PREFERRED_NM[0]), math.log(PREFERRED_NM[1]), "preferred",
-                        "#2563eb")]
-    chart.hlines = [HLine(math.log(SPEC_NM[0]), f"LSL {SPEC_NM[0]:g} nm", "#15803d"),
-                    HLine(math.log(SPEC_NM[1]), f"USL {SPEC_NM[1]:g} nm", "#15803d")]
+    if rules is not None:
+        (lo, hi), (blo, bhi) = rules.window_nm, rules.band_nm
+        chart.bands = [Band(math.log(lo), math.log(hi), "release spec", "#16a34a"),
+                       Band(math.log(blo), math.log(bhi), "internal band", "#2563eb")]
+        chart.hlines = [HLine(math.log(lo), f"LSL {lo:g} nm", "#15803d"),
+                        HLine(math.log(hi), f"USL {hi:g} nm", "#15803d")]
     vals = [v for v in (th.predicted_mean, th.pi_low, th.pi_high, th.measured, th.p5, th.p95)
             if v is not None and v > 0]
     if th.predicted_mean and th.predicted_mean > 0:
@@ -128,30 +134,38 @@ def oxide_gauge(th: Thickness) -> str:
     chart.x_range = (0.5, 2.5)
     chart.x_ticks = [(1.0, "virtual metrology"), (2.0, "lab")]
     chart.y_ticks = [(math.log(v), f"{v:g} nm") for v in (0.2, 1, 10, 100, 1000)
-                     if v >= min(vals + [OUTER_NM[0]]) and v <= max(vals + [OUTER_NM[1]])]
+                     if v >= min(vals + [AXIS_NM[0]]) and v <= max(vals + [AXIS_NM[1]])]
     return chart.svg("oxide-gauge")
 
 
 def control_chart(values_nm: Sequence[float], labels: Sequence[str], limits: Limits,
-                  violations: Sequence[Violation]) -> str:
-    """Individuals chart of ln(thickness) with its limits and Western Electric marks."""
+                  violations: Sequence[Violation], band_nm: tuple[float, float],
+                  window_nm: tuple[float, float]) -> str:
+    """Individuals chart of ln(thickness) with its limits, the internal band (the capability's
+    limits) and the release spec, and the Western Electric marks."""
     x = list(range(1, len(values_nm) + 1))
     y = [math.log(v) for v in values_nm]
     chart = Chart("Individuals chart of ln(oxide thickness), batch order", "batch (production "
                   "order)", "thickness (log scale)", width=860, height=300)
     chart.series.append(Series(x, y, "batch thickness", PALETTE[0], markers=True))
+    (blo, bhi), (lo, hi) = band_nm, window_nm
     chart.hlines = [HLine(limits.ucl, f"UCL {math.exp(limits.ucl):.3g} nm", "#b91c1c"),
                     HLine(limits.center, f"CL {math.exp(limits.center):.3g} nm", "#111",
                           dashed=False),
-                    HLine(limits.lcl, f"LCL {math.exp(limits.lcl):.3g} nm", "#b91c1c")]
+                    HLine(limits.lcl, f"LCL {math.exp(limits.lcl):.3g} nm", "#b91c1c"),
+                    HLine(math.log(blo), f"band {blo:.3g} nm", "#2563eb"),
+                    HLine(math.log(bhi), f"band {bhi:.3g} nm", "#2563eb")]
     for k in (1, 2):
         for sign in (1, -1):
             chart.hlines.append(HLine(limits.center + sign * k * limits.sigma,
                                       f"{'+' if sign > 0 else '−'}{k}σ", "#bbb"))
-    chart.bands = [Band(math.log(SPEC_NM[0]), math.log(SPEC_NM[1]), "release spec 1–100 nm")]
+    chart.bands = [Band(math.log(blo), math.log(bhi), f"internal band {blo:.3g}–{bhi:.3g} nm",
+                        "#2563eb"),
+                   Band(math.log(lo), math.log(hi), f"release spec {lo:g}–{hi:g} nm")]
     for v in violations:
         chart.marks.append(Mark(x[v.index], y[v.index], f"{labels[v.index]}: {v.text}"))
-    chart.y_ticks = log_ticks(min(values_nm) / 1.2, max(values_nm) * 1.2)
+    shown = list(values_nm) + [blo, bhi]
+    chart.y_ticks = log_ticks(min(shown) / 1.2, max(shown) * 1.2)
     return chart.svg("control-chart")
 
 

@@ -15,14 +15,9 @@ from typing import Any
 
 from twin import __version__
 from twin.config.schema import ALLOYING_ELEMENTS
+from twin.plant.release import UNIFORMITY_REL
 from twin.report.data import RunData, as_float, parents_of
-from twin.report.rules import (
-    OUTER_NM,
-    PREFERRED_NM,
-    SPEC_NM,
-    UNIFORMITY_REL,
-    Assessment,
-)
+from twin.report.rules import Assessment
 
 SCHEMA_FILE = "coa.schema.json"
 SCHEMA_ID = "anode-twin/coa/1"
@@ -110,12 +105,20 @@ def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str
             "measured_nm": th.measured,
             "basis_nm": th.basis,
             "basis_source": th.source,
+            "lab_sigma": th.lab_sigma,
+            "contradicted": th.contradicted,
         },
+        # The release rules of the run's own plant file (null without one).
         "specification": {
-            "release_nm": list(SPEC_NM),
-            "outer_nm": list(OUTER_NM),
-            "preferred_nm": list(PREFERRED_NM),
+            "release_nm": list(a.rules.window_nm) if a.rules else None,
+            "band_nm": list(a.rules.band_nm) if a.rules else None,
             "uniformity_rel": UNIFORMITY_REL,
+            "min_within_50pct_share": a.rules.min_within_50pct_share if a.rules else None,
+            "min_reliability": a.rules.min_reliability if a.rules else None,
+            "interval_level": a.rules.interval_level if a.rules else None,
+            "outlier_sigma": a.rules.outlier_sigma if a.rules else None,
+            "max_reworks": a.rules.max_reworks if a.rules else None,
+            "release_on_prediction": a.rules.release_on_prediction if a.rules else None,
             "allowed_alloying_elements": sorted(ALLOYING_ELEMENTS),
         },
         "checks": [{"rule": c.rule, "title": c.title, "outcome": c.outcome,
@@ -133,7 +136,8 @@ def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str
             "result": str(e.result or ""),
         } for e in audit.itertuples()],
         "decision": {"status": a.decision.status, "rule": a.decision.rule,
-                     "reason": a.decision.reason, "needs": list(a.decision.needs)},
+                     "reason": a.decision.reason, "needs": list(a.decision.needs),
+                     "plant_decision": a.decision.plant or None},
         "approval": {
             "prepared_by": {"name": people.prepared_by if people else "anode-twin",
                             "timestamp_utc": generated.isoformat(timespec="seconds")},

@@ -15,9 +15,10 @@ from typing import Any
 
 from twin import __version__
 from twin.config.schema import ALLOYING_ELEMENTS, BASE_ELEMENTS, Release
+from twin.plant.release import UNIFORMITY_REL
 from twin.report.charts import oxide_gauge, trajectory_charts
 from twin.report.data import RunData, as_float, parents_of, recipe_vs_actual
-from twin.report.rules import NON_METALS, UNIFORMITY_REL, Assessment
+from twin.report.rules import NON_METALS, Assessment
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
        "script-src 'none'; base-uri 'none'; form-action 'none'")
@@ -107,12 +108,13 @@ def release_people(run: RunData) -> Release:
 
 
 def decision_block(a: Assessment) -> str:
-    """The coloured decision banner with the deciding rule and what is needed."""
+    """The coloured decision banner: the plant's decision, its rule and what is needed."""
     d = a.decision
     needs = ("<p><b>Needed before release:</b></p><ul>"
              + "".join(f"<li>{esc(n)}</li>" for n in d.needs) + "</ul>") if d.needs else ""
+    plant = (f" · plant decision <b>{esc(d.plant)}</b>" if d.plant else "")
     return (f'<div class="decision {d.status}" id="decision"><div class="status">'
-            f"{esc(d.status.upper())}</div><div>Decided by rule <b>{esc(d.rule)}</b>: "
+            f"{esc(d.status.upper())}</div><div>Decided by rule <b>{esc(d.rule)}</b>{plant}: "
             f"{esc(d.reason)}</div>{needs}</div>")
 
 
@@ -125,20 +127,27 @@ def batch_page(run: RunData, a: Assessment, generated: dt.datetime) -> str:
             f'<div class="muted">{esc(site)} · plant {esc(plant)} · form {esc(run.form)} · '
             f"run folder {esc(run.run_dir.name)}</div>"
             f'<p>Oxide thickness: <b id="thickness">{_thickness_text(a)}</b></p>'
-            + decision_block(a) + _plant_disposition(a))
+            + decision_block(a) + _rules_note(a))
     parts = [head, _genealogy(run, a), _process(run, a), _material(run, a), _oxide(a),
              _deviations(run, a), _checks(a), _signatures(people, generated)]
     return page(f"Release {a.batch_id}: {a.decision.status}", "".join(parts))
 
 
-def _plant_disposition(a: Assessment) -> str:
-    disp = a.row.get("disposition")
-    if not isinstance(disp, str) or not disp:
-        return ""
-    reason = a.row.get("disposition_reason")
-    why = f" ({reason})" if isinstance(reason, str) and reason else ""
-    return (f'<p class="muted">Plant model disposition: {esc(disp)}{esc(why)}. The decision '
-            "above is this report's, from the release rules.</p>")
+def _rules_note(a: Assessment) -> str:
+    r = a.rules
+    if r is None:
+        return ('<p class="no_data">No plant file in the run folder: the release rules cannot '
+                "be read.</p>")
+    reviews = [c for c in a.checks if c.review]
+    flags = (f" Review flags (they do not change the decision): "
+             f"{esc(', '.join(c.rule for c in reviews))}." if reviews else "")
+    return ('<p class="muted">The decision is the plant model\'s, taken with the rules of '
+            f"this run's plant file: release spec {r.window_nm[0]:g}–{r.window_nm[1]:g} nm, "
+            f"internal band {r.band_nm[0]:.3g}–{r.band_nm[1]:.3g} nm, uniformity ≥ "
+            f"{r.min_within_50pct_share:g}, VM reliability ≥ {r.min_reliability:g}, lab "
+            f"against prediction ≤ {r.outlier_sigma:g} sigma, reworks ≤ {r.max_reworks}, "
+            f"release on prediction {'on' if r.release_on_prediction else 'off'}."
+            f"{flags}</p>")
 
 
 def _thickness_text(a: Assessment) -> str:
@@ -237,11 +246,14 @@ def _oxide(a: Assessment) -> str:
         ["spread p5 / p95", num(th.p5, 3, "nm") + " / " + num(th.p95, 3, "nm")],
         ["spread against ±50 % of the mean", esc(spread)],
         ["surface within ±50 % of the mean", _pct(th.within_50_share)],
+        ["lab against the prediction", "no data" if th.lab_sigma is None
+         else esc(f"{th.lab_sigma:.1f} sigma" + (" (contradicted)" if th.contradicted
+                                                  else ""))],
         ["thickness used for release", _thickness_text(a)],
     ]
-    checks = [c for c in a.checks if c.rule.startswith("THK-")]
+    checks = [c for c in a.checks if c.rule.startswith(("THK-", "VM-"))]
     return ("<h2>Oxide layer</h2>" + table(["quantity", "value"], rows, raw=True)
-            + oxide_gauge(th) + _check_table(checks))
+            + oxide_gauge(th, a.rules) + _check_table(checks))
 
 
 def _deviations(run: RunData, a: Assessment) -> str:

@@ -12,6 +12,10 @@ capability indices work on ``ln(thickness_nm)`` against ``ln`` of the specificat
   2. two of three successive points beyond 2 sigma on the same side;
   3. four of five successive points beyond 1 sigma on the same side;
   4. eight successive points on the same side of the centre line.
+* Capability is judged against the plant's **internal band** (``control.band_nm``, default
+  aim ±30 %: the limits the process is run to), beside the share of batches inside the
+  release specification (``control.window_nm``, 1–100 nm): :func:`band_capability`. A Cpk
+  against the 1–100 nm claim says little (any stable process clears it by far).
 * Cpk uses the short-term (moving-range) sigma, Ppk the overall sample standard deviation.
   Their approximate confidence intervals are Bissell's (1990, *J. Quality Technology* 22,
   pp. 152–160): ``C ± z·sqrt(1/(9n) + C²/(2(n−1)))``.
@@ -177,6 +181,58 @@ def ppk(x: ArrayLike, lsl: float, usl: float, *, confidence: float = 0.95) -> Ca
     """Process performance: like :func:`cpk` with the overall sample standard deviation."""
     a = _finite(x, minimum=2)
     return cpk(a, lsl, usl, sigma=float(a.std(ddof=1)), confidence=confidence)
+
+
+@dataclass(frozen=True)
+class BandCapability:
+    """Capability against the internal band, with the share inside the release spec.
+
+    Attributes
+    ----------
+    band_nm, window_nm : (float, float)
+        Internal band (the capability's limits) and release specification, nm.
+    cpk, ppk : Capability
+        On ln(thickness) against ln(band).
+    band_share, spec_share : float
+        Shares of the values inside the band and inside the specification.
+    n : int
+    """
+
+    band_nm: tuple[float, float]
+    window_nm: tuple[float, float]
+    cpk: Capability
+    ppk: Capability
+    band_share: float
+    spec_share: float
+    n: int
+
+
+def band_capability(values_nm: ArrayLike, band_nm: tuple[float, float],
+                    window_nm: tuple[float, float], *,
+                    confidence: float = 0.95) -> BandCapability:
+    """Cpk and Ppk of ln(thickness) against ln(band), and the shares in band and in spec.
+
+    Parameters
+    ----------
+    values_nm : array_like, shape (n,)
+        Thicknesses in time order, nm (n >= 2, positive).
+    band_nm : (float, float)
+        Internal band (``control.band``), nm.
+    window_nm : (float, float)
+        Release specification (``control.window_nm``), nm.
+    confidence : float
+        Two-sided confidence level of the intervals.
+    """
+    v = _finite(values_nm, minimum=2)
+    if np.any(v <= 0):
+        raise ValueError("thicknesses must be positive")
+    logs = np.log(v)
+    lsl, usl = math.log(band_nm[0]), math.log(band_nm[1])
+    return BandCapability(
+        (float(band_nm[0]), float(band_nm[1])), (float(window_nm[0]), float(window_nm[1])),
+        cpk(logs, lsl, usl, confidence=confidence), ppk(logs, lsl, usl, confidence=confidence),
+        float(np.mean((v >= band_nm[0]) & (v <= band_nm[1]))),
+        float(np.mean((v >= window_nm[0]) & (v <= window_nm[1]))), int(v.size))
 
 
 def _bissell(value: float, n: int, confidence: float) -> Capability:
