@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +204,31 @@ def test_untrusted_records_teach_no_rate_factor(plant: PlantConfig, model: Furna
         assert loop.calibration.state == state  # nothing learnt
         rec = buf.records[-1]
         assert rec.kind == "outlier" and rec.batch_id == f"B{k}" and rec.result == "rejected"
+
+
+def test_no_correction_on_a_prediction_the_lab_contradicted_until_relearnt(
+        plant: PlantConfig, model: FurnaceModel, ctx: OxidationContext, furnace: TrueFurnace,
+        recipe: dict[str, float]) -> None:
+    buf = AuditBuffer()
+    loop = ControlLoop(PATH, model, ControlConfig(aim_nm=30.0), recipe, buf)
+    t = 0.0
+    for k in range(6):  # learn the tube from consistent results
+        res, true_nm, _ = run_batch(plant, furnace, loop, k, ctx, recipe, t)
+        loop.after_step(res, ctx)
+        loop.on_lab(f"B{k}", true_nm, res.end_s + 3600.0)
+        t = res.end_s + 3600.0
+    assert loop.distrust == ""
+    res, true_nm, _ = run_batch(plant, furnace, loop, 6, ctx, recipe, t)
+    loop.after_step(res, ctx)
+    out = loop.on_lab("B6", true_nm * 5.0, res.end_s + 3600.0)  # a gross contradiction
+    assert [o.status for o in out] == ["suspect"]
+    assert "contradicted the prediction" in loop.distrust
+    plan = loop.before_batch("B7", recipe, ctx, res.end_s + 7200.0)
+    assert plan.state == "suspended" and plan.proposal is None
+    assert plan.setpoints == {**recipe, **loop.running}
+    # The next result agrees with the model: the suspect is rejected, control resumes.
+    res8, true8, _ = run_batch(plant, furnace, loop, 8, ctx, recipe, res.end_s + 7200.0)
+    loop.after_step(res8, ctx)
+    out = loop.on_lab("B8", true8, res8.end_s + 3600.0)
+    assert {o.status for o in out} == {"used", "rejected"} and loop.distrust == ""
+    assert loop.before_batch("B9", recipe, ctx, res8.end_s + 7200.0).state != "suspended"

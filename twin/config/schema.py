@@ -107,6 +107,17 @@ class OxidationRecipe(Frozen):
         description="total process-gas flow, standard L/min at 0 °C and 1 atm (O2 and H2O are "
                     "their partial pressures' shares of it)")
     charge_kg: float = Field(gt=0, le=2000, description="powder per furnace charge")
+    charge_kg_from: tuple[tuple[float, float], ...] = Field(
+        default=(), description="production changes of the charge size: (from hour, kg) "
+                                "pairs, in time order")
+
+    def charge_kg_at(self, t_s: float) -> float:
+        """The charge size planned at process time ``t_s``, kg."""
+        kg = self.charge_kg
+        for from_h, size in self.charge_kg_from:
+            if t_s >= from_h * 3600.0:
+                kg = size
+        return kg
     thin_model: Literal["suprem", "massoud"] = "suprem"
     orientation: Literal["100", "111", "110"] = Field(
         default="100", description="effective orientation of powder surfaces"
@@ -425,6 +436,10 @@ class ControlConfig(Frozen):
                                   "controller's target, SPC limits and the report's band; "
                                   "default aim -30 % .. +30 %")
     mode: Literal["off", "advisory", "closed_loop"] = "closed_loop"
+    strategy: Literal["twin", "ewma", "dewma"] = Field(
+        default="twin", description="furnace controller: the twin's model inversion with "
+                                    "in-batch endpoint control, or a textbook baseline (EWMA, "
+                                    "double EWMA; twin.control.baseline)")
     knob_order: tuple[Literal["hold_time", "temperature", "po2"], ...] = (
         "hold_time",
         "temperature",

@@ -179,8 +179,9 @@ class EndpointControl:
                 profs, self.context, theta, flow_slm=flow)["mean_nm"])
 
         now = float(np.exp(log_pred(np.array([sp["hold_min"]]))[0]))
-        if not faults and (not math.isfinite(now) or loop.controller.within_deadband(now)):
-            return None
+        if not faults and (not math.isfinite(now) or loop.controller.within_deadband(now)
+                           or loop.distrust):
+            return None  # on aim, or the model awaits re-learning after a contradiction
         hold, pred, reached = invert_1d(log_pred, (lo, hi), math.log(cfg.aim_nm),
                                         start=min(max(sp["hold_min"], lo), hi),
                                         tol_x=0.25 * RESOLUTION["hold_min"])

@@ -133,6 +133,8 @@ class ControlLoop:
         # recipe. Mid-step trims answer one batch's conditions and are not carried over.
         self.running: dict[str, float] = {}
         self._endpoints: dict[str, EndpointControl] = {}
+        # Non-empty while a lab result contradicting the model awaits confirmation (why).
+        self.distrust = ""
         self.monitor_gap_c = 0.0
         self._monitor_seen = 0
 
@@ -160,6 +162,10 @@ class ControlLoop:
         pred = float(self.model.predict_setpoints([sp], context, theta)[0])
         if self.mode == "off":
             return Plan(batch_id, sp, None, "none", pred)
+        if self.distrust:
+            # The lab contradicted a prediction and the calibration has not re-learnt yet:
+            # a correction computed from the same model would act on a wrong prediction.
+            return Plan(batch_id, sp, None, "suspended", pred, {"why": self.distrust})
         prop = self.controller.propose(batch_id, sp, context, theta, predicted_nm=pred)
         if prop is None:
             return Plan(batch_id, sp, None, "none", pred)
@@ -288,6 +294,12 @@ class ControlLoop:
                 after = {"log_rate_factor": cal.state.level,
                          "drift_per_h": cal.state.drift_per_h}
             for o in out:
+                if o.batch_id == batch_id and o.status == "suspect":
+                    self.distrust = (f"lab {measured_nm:.3g} nm contradicted the prediction "
+                                     f"{pred.mean_nm:.3g} nm of {batch_id}; no correction "
+                                     "until the calibration has re-learnt")
+                elif o.status in ("used", "reinstated"):
+                    self.distrust = ""
                 kind = "calibration" if o.status in ("used", "reinstated") else "outlier"
                 self.sink.record(AuditRecord(
                     kind=kind, loop=self.path, batch_id=o.batch_id, before=before,

@@ -18,6 +18,7 @@ from typing import Any
 
 from twin.config.schema import OxidizerConfig, PlantConfig, SputterConfig
 from twin.control.audit import AuditBuffer, AuditSink, AuditTrail
+from twin.control.baseline import BaselineLoop
 from twin.control.loop import ControlLoop
 from twin.control.model import Evaluator, FurnaceModel, OxidationContext, SputterCapModel
 
@@ -58,9 +59,14 @@ class PlantControl:
             model = FurnaceModel(ocfg.calibration, ocfg.limits, evaluator=self.evaluator,
                                  charge=ocfg.charge,
                                  gas_flow_slm=float(recipe.get("gas_flow_slm", math.nan)))
-            self.loops[path] = ControlLoop(path, model, self.cfg.control, recipe, self.sink,
-                                           learn_only_on_line=self.learn_only_on_line,
-                                           lab=self.cfg.stations.lab)
+            strategy = self.cfg.control.strategy
+            kw: dict[str, Any] = {"learn_only_on_line": self.learn_only_on_line,
+                                  "lab": self.cfg.stations.lab}
+            self.loops[path] = (
+                ControlLoop(path, model, self.cfg.control, recipe, self.sink, **kw)
+                if strategy == "twin" else
+                BaselineLoop(path, model, self.cfg.control, recipe, self.sink,
+                             double=strategy == "dewma", **kw))
             self._started(path)
         return self.loops[path]
 
