@@ -80,6 +80,11 @@ def furnace_tags(tool: str, limits: FurnaceLimits, zones: int,
         "charge_d50_sp": _value(f"{n}.BatchControl.ChargeD50", "Double", "µm", (0.01, 1000.0),
                                 "readwrite", 1000),
         "over_temperature_alarm": _value(f"{n}.Alarms.OverTemperature", "Boolean"),
+        # In-batch endpoint control: the hold of the running step (read back on hold_time_sp)
+        # and the two instruments independent of the control loop.
+        "adjust_hold": _method(f"{n}.BatchControl.AdjustHold"),
+        "overtemp_pv": _value(f"{n}.Temperature.OverTemp.PV", "Double", "°C"),
+        "o2_analyser_pv": _value(f"{n}.Oxygen.Analyser.PV", "Double", "atm"),
     })
     return tags
 

@@ -7,6 +7,16 @@ from the subscriptions. The SimPy side only waits on an event; all OPC UA I/O ru
 tasks through the gateway, and the result is handed back by succeeding that event (the
 real-time bridge processes it on its next slice).
 
+In-batch endpoint control: when the step carries a supervisor
+(:class:`twin.equipment.base.StepSupervisor`), :class:`EndpointControl` shows it, at each of its
+checkpoints (elapsed simulation time since the step started), the record so far
+(:meth:`Recorder.profile`) and the furnace's independent instruments (``monitor``:
+``overtemp_c`` from ``overtemp_pv``, ``o2_analyser_atm`` from ``o2_analyser_pv``, on the
+record's time grid, each when its tag is mapped). An action is sent to the PLC's
+``adjust_hold`` method, the hold is read back from ``hold_time_sp``, and
+:meth:`~twin.equipment.base.StepSupervisor.applied` gets that read-back (or None and the
+reason). An action with a fault ends the hold and the step is reported ``aborted`` with it.
+
 Outages: samples during a communication gap are unknown; the step's result carries the gap
 (sim-time start, end) and status ``gap``, and a batch the PLC lost (restart) comes back
 ``aborted`` with its gap. Nothing is re-sent after a reconnect (the gateway refuses writes
@@ -19,8 +29,8 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Coroutine, Generator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +40,7 @@ from connectors.emulators.points import dew_point_to_ph2o_atm, ph2o_atm_to_dew_p
 from connectors.opcua.errors import GatewayError
 from connectors.opcua.gateway import Gateway
 from connectors.opcua.records import Sample
-from twin.equipment.base import StepRequest, StepResult, StepStatus
+from twin.equipment.base import EndpointAction, StepRequest, StepResult, StepStatus
 from twin.physics.oxidation_profile import Profile
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,12 @@ log = logging.getLogger(__name__)
 RUNNING_STEPS = frozenset({"Loading", "Heating", "Holding", "Cooling", "Held", "PumpDown",
                            "Deposit", "Oxidize", "Vent"})
 TERMINAL_STEPS = frozenset({"Complete", "Aborted"})
+#: Steps before a furnace's hold: a fault found there ends the hold as soon as it begins.
+BEFORE_HOLD = frozenset({"", "Idle", "Loading", "Heating", "Held"})
+#: Longest wall-clock wait between two looks at a running step, s.
+POLL_S = 0.5
+#: Monitor tags of a furnace -> the names the supervisor knows them by.
+MONITOR_TAGS = {"overtemp_pv": "overtemp_c", "o2_analyser_pv": "o2_analyser_atm"}
 
 #: ``observer(kind, path, batch_id, data)``: what the live session shows and publishes.
 Observer = Callable[[str, str, str, Mapping[str, Any]], None]
@@ -128,12 +144,36 @@ class Recorder:
                 self.rows.append(row)
             self.links.notify("pv", self.path, "", {"recorder": self})
 
-    def profile(self) -> Profile | None:
-        """The recorded trajectory (None with fewer than two samples)."""
+    def profile(self, since_s: float | None = None) -> Profile | None:
+        """The recorded trajectory (None with fewer than two samples); time from the first
+        sample, or from ``since_s`` (simulation time, e.g. the step's start) when given."""
         if len(self.rows) < 2:
             return None
         t, temp, po2, ph2o = (np.array(c, dtype=float) for c in zip(*self.rows, strict=True))
-        return Profile(time_s=t - t[0], temperature_c=temp, po2_atm=po2, ph2o_atm=ph2o)
+        t0 = t[0] if since_s is None else min(float(since_s), float(t[0]))
+        return Profile(time_s=t - t0, temperature_c=temp, po2_atm=po2, ph2o_atm=ph2o)
+
+    def monitor(self, names: Iterable[str]) -> dict[str, np.ndarray] | None:
+        """Instruments recorded as they come (by their recorded name), on the record's grid.
+
+        Each value holds until the next (a PLC reports on change); record rows before an
+        instrument's first sample take that first sample (both start within one sampling
+        interval of Start). An instrument without any sample yet is left out; None when
+        none has one or the record is too short for a profile.
+        """
+        if len(self.rows) < 2:
+            return None
+        t = np.array([r[0] for r in self.rows], dtype=float)
+        out: dict[str, np.ndarray] = {}
+        for key in names:
+            got = sorted((ts, v) for ts, n, v in self.samples if n == key)
+            if not got:
+                continue
+            ts = np.array([g[0] for g in got])
+            vs = np.array([g[1] for g in got])
+            idx = np.clip(np.searchsorted(ts, t, side="right") - 1, 0, len(vs) - 1)
+            out[key] = vs[idx]
+        return out or None
 
     def gap_pairs(self, end_s: float) -> tuple[tuple[float, float], ...]:
         return tuple((a, end_s if math.isnan(b) else b) for a, b in self.gaps)
@@ -234,20 +274,36 @@ class OpcUaTool:
         yield env.timeout(duration_s)
         return duration_s
 
+    def endpoint_control(self, step: StepRequest, rec: Recorder, env: simpy.Environment,
+                         start_s: float, setpoints: dict[str, float]) -> EndpointControl | None:
+        """In-batch endpoint control of this step (None: the tool has none, or no supervisor)."""
+        return None
+
     async def _run(self, env: simpy.Environment, step: StepRequest, done: simpy.Event) -> None:
         start = float(env.now)
         rec = Recorder(self.path, self.links, max(self.zones, 1), self.RECORDED)
         unlisten = self.links.listen(self.path, rec.on_sample)
         fault, final = "", ""
+        # The step's setpoints as they stand: a confirmed hold change updates this dict, which
+        # the observer keeps (its in-progress prediction then runs on the hold the PLC has).
+        setpoints = dict(step.setpoints)
+        control = self.endpoint_control(step, rec, env, start, setpoints)
+
+        def deadline_s() -> float:
+            # An extended hold moves the deadline with it (never closer than planned).
+            now = replace(step, setpoints={**step.setpoints, **setpoints}) \
+                if control is not None else step
+            return start + max(self.expected_s(step), self.expected_s(now)) * \
+                self.timeout_factor + 600.0
+
         try:
             await self._download(step)
             await self.links.gateway.call(self._sig("start"))
             self.links.notify("started", self.path, step.batch_id,
-                              {"setpoints": dict(step.setpoints),
+                              {"setpoints": setpoints,
                                "context": dict(step.context), "recorder": rec,
                                "start_s": start})
-            final = await self._follow(rec, env, start + self.expected_s(step) *
-                                       self.timeout_factor + 600.0)
+            final = await self._follow(rec, env, deadline_s, control)
         except GatewayError as exc:
             fault = str(exc)
         except Exception as exc:  # keep the model alive whatever the tool does
@@ -258,6 +314,9 @@ class OpcUaTool:
         end = max(float(env.now), start)
         gaps = rec.gap_pairs(end)
         status: StepStatus = "ok"
+        if control is not None and control.fault and not fault:
+            # The twin ended the hold on a gross fault: the step did not run as planned.
+            fault = control.fault
         if fault or final != "Complete":
             status = "aborted"
             fault = fault or (f"PLC ended in {final or 'an unknown state'}")
@@ -283,8 +342,11 @@ class OpcUaTool:
             if name in self.has:
                 await self.links.gateway.write(self._sig(name), value)
 
-    async def _follow(self, rec: Recorder, env: simpy.Environment, deadline_s: float) -> str:
-        """Wait until the PLC reports Complete/Aborted (or lost the batch, or time ran out)."""
+    async def _follow(self, rec: Recorder, env: simpy.Environment,
+                      deadline_s: Callable[[], float],
+                      control: EndpointControl | None = None) -> str:
+        """Wait until the PLC reports Complete/Aborted (or lost the batch, or time ran out);
+        meanwhile run the endpoint control's checkpoints as they fall due."""
         while True:
             if rec.step in TERMINAL_STEPS and rec.seen_running:
                 return rec.step
@@ -292,18 +354,34 @@ class OpcUaTool:
                 # Idle after the batch ran, or after an outage: the PLC restarted and forgot
                 # the batch (a stale Idle from before Start cannot follow an outage).
                 return "Idle"
-            if float(env.now) > deadline_s:
+            wait_s = POLL_S
+            if control is not None:
+                await control.poll()
+                wait_s = control.wait_s()
+            if float(env.now) > deadline_s():
                 return "timeout"
             rec.step_changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(rec.step_changed.wait(), timeout=0.5)
+                await asyncio.wait_for(rec.step_changed.wait(), timeout=wait_s)
 
 
 class OpcUaFurnace(OpcUaTool):
     """Controlled-oxidation furnace PLC (setpoints of an ``oxidize`` step)."""
 
     kind = "furnace"
-    RECORDED = {"gas_flow_pv": "gas_flow_slm"}
+    RECORDED = {"gas_flow_pv": "gas_flow_slm", **MONITOR_TAGS}
+
+    def endpoint_control(self, step: StepRequest, rec: Recorder, env: simpy.Environment,
+                         start_s: float, setpoints: dict[str, float]) -> EndpointControl | None:
+        if step.supervisor is None:
+            return None
+        return EndpointControl(self, step, rec, env, start_s, setpoints)
+
+    @property
+    def monitor_names(self) -> tuple[str, ...]:
+        """The independent instruments this furnace's tag map has (as the supervisor names
+        them)."""
+        return tuple(key for tag, key in MONITOR_TAGS.items() if tag in self.has)
 
     def writes(self, step: StepRequest) -> list[tuple[str, Any]]:
         sp = step.setpoints
@@ -351,6 +429,145 @@ class OpcUaFurnace(OpcUaTool):
                 "gas_flow_slm_mean": _time_mean(
                     [(t, v) for t, name, v in rec.samples if name == "gas_flow_slm"],
                     float(prof.time_s[-1]) + float(rec.rows[0][0]) if rec.rows else 0.0)}
+
+
+class EndpointControl:
+    """A step's supervisor on the furnace PLC (see the module docstring).
+
+    Parameters
+    ----------
+    tool : OpcUaFurnace
+        The furnace the step runs on.
+    step : StepRequest
+        The step; its ``supervisor`` is not None.
+    rec : Recorder
+        The step's record (indicated values, the instruments as they come).
+    env : simpy.Environment
+        The model's clock: checkpoints are elapsed simulation time since ``start_s``.
+    start_s : float
+        Simulation time the step started, s.
+    setpoints : dict
+        The step's setpoints as they stand; ``hold_min`` follows the PLC's confirmed hold.
+    """
+
+    def __init__(self, tool: OpcUaFurnace, step: StepRequest, rec: Recorder,
+                 env: simpy.Environment, start_s: float, setpoints: dict[str, float]) -> None:
+        assert step.supervisor is not None
+        self.tool = tool
+        self.step = step
+        self.supervisor = step.supervisor
+        self.rec = rec
+        self.env = env
+        self.start_s = float(start_s)
+        self.setpoints = setpoints
+        self.fault = ""
+        self.pending: EndpointAction | None = None
+        self.next = 0
+        try:
+            cps = self.supervisor.checkpoints_s(dict(setpoints))
+            self.checkpoints = tuple(sorted(float(c) for c in cps))
+        except Exception:  # a supervisor bug must not stop the step: it runs as planned
+            log.exception("%s: checkpoints of %s failed: step runs as planned", tool.path,
+                          step.batch_id)
+            self.checkpoints = ()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Simulation time since the step started, s."""
+        return float(self.env.now) - self.start_s
+
+    def wait_s(self) -> float:
+        """Wall time until the next checkpoint is due, s (at most :data:`POLL_S`)."""
+        if self.fault or self.next >= len(self.checkpoints):
+            return POLL_S
+        due_s = (self.checkpoints[self.next] - self.elapsed_s) / self.tool.links.time_factor
+        # Not below a few ms: the model's clock moves in bridge slices, not continuously.
+        return min(max(due_s, 0.005), POLL_S)
+
+    async def poll(self) -> None:
+        """Run what is due: a deferred fault once the hold began, the newest checkpoint."""
+        if self.pending is not None and self.rec.step not in BEFORE_HOLD:
+            action, self.pending = self.pending, None
+            await self._apply(action)
+        if self.fault:
+            return  # a charge with a gross fault is held for the lab: nothing more to trim
+        elapsed = self.elapsed_s
+        due = self.next
+        while self.next < len(self.checkpoints) and self.checkpoints[self.next] <= elapsed:
+            self.next += 1
+        if self.next > due:
+            # Several checkpoints passed at once (a slow loop) see the same record: check once.
+            await self._check(elapsed)
+
+    async def _check(self, elapsed_s: float) -> None:
+        path, bid = self.tool.path, self.step.batch_id
+        seen = self.rec.profile(since_s=self.start_s)
+        if seen is None:
+            log.info("%s: endpoint check of %s at %.0f s skipped: no record yet", path, bid,
+                     elapsed_s)
+            return
+        monitor = self.rec.monitor(self.tool.monitor_names)
+        try:
+            action = self.supervisor.check(seen, elapsed_s, dict(self.setpoints), monitor)
+        except Exception:  # a supervisor bug must not stop the step: it runs as planned
+            log.exception("%s: endpoint check of %s at %.0f s failed: step runs as planned",
+                          path, bid, elapsed_s)
+            return
+        if action is None:
+            return
+        if action.fault:
+            self.fault = action.fault
+            if self.rec.step in BEFORE_HOLD:
+                # AdjustHold acts on a hold only: end it as soon as the PLC begins it.
+                self.pending = action
+                return
+        await self._apply(action)
+
+    async def _apply(self, action: EndpointAction) -> None:
+        """AdjustHold on the PLC, read the hold back, tell the supervisor what it got."""
+        tool, gw = self.tool, self.tool.links.gateway
+        method, sp_tag = tool._sig("adjust_hold"), tool._sig("hold_time_sp")
+        value = float(action.hold_min)
+        confirmed: float | None = None
+        error = ""
+        try:
+            if action.fault and "hold_time_pv" in tool.has:
+                # End the hold now: ask for no more than the PLC has held (its own clock).
+                held = await gw.read(tool._sig("hold_time_pv"))
+                if held.ok and isinstance(held.value, float):
+                    value = max(min(value, held.value), 0.0)
+            if "adjust_hold" not in tool.has:
+                error = f"{method}: not in the tag map, the PLC's hold cannot be changed"
+            else:
+                res = await gw.call(method, value, check=False)
+                if not res.ok:
+                    why = f" ({res.outputs[1]})" if len(res.outputs) > 1 and res.outputs[1] \
+                        else ""
+                    error = f"{method}({value:g} min) refused: {res.status}{why}"
+                elif "hold_time_sp" not in tool.has:
+                    error = f"{method}: accepted, but no {sp_tag} tag to read the hold back"
+                else:
+                    back = await gw.read(sp_tag)
+                    if back.ok and isinstance(back.value, float) and math.isfinite(back.value):
+                        confirmed = back.value
+                        self.setpoints["hold_min"] = confirmed
+                    else:
+                        error = (f"{method}: accepted, but the read-back of {sp_tag} failed "
+                                 f"({back.status})")
+        except GatewayError as exc:
+            error = f"{method}: {exc}"
+        t_s = float(self.env.now)
+        if error:
+            log.warning("%s: endpoint action on %s not confirmed: %s", tool.path,
+                        self.step.batch_id, error)
+        try:
+            self.supervisor.applied(action, confirmed, t_s, error)
+        except Exception:
+            log.exception("%s: supervisor of %s failed on the confirmed hold", tool.path,
+                          self.step.batch_id)
+        tool.links.notify("endpoint", tool.path, self.step.batch_id,
+                          {"action": action, "confirmed_hold_min": confirmed, "error": error,
+                           "t_s": t_s})
 
 
 class OpcUaSputter(OpcUaTool):
