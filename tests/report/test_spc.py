@@ -86,3 +86,15 @@ def test_bad_input_is_refused() -> None:
 @given(st.lists(st.floats(-2.9, 2.9), min_size=1, max_size=30))
 def test_rule1_never_fires_inside_3_sigma(x: list[float]) -> None:
     assert not any(v.rule == 1 for v in western_electric(x, UNIT))
+
+
+def test_capability_is_against_the_internal_band() -> None:
+    from twin.report.spc import band_capability, cpk
+
+    vals = [9.0, 10.5, 10.0, 11.2, 9.6, 10.1, 12.8, 9.9]
+    c = band_capability(vals, (7.0, 13.0), (1.0, 100.0))
+    logs = np.log(vals)
+    assert c.cpk.value == pytest.approx(cpk(logs, np.log(7.0), np.log(13.0)).value)
+    assert c.band_share == pytest.approx(1.0) and c.spec_share == pytest.approx(1.0)
+    narrow = band_capability(vals, (9.5, 10.5), (1.0, 100.0))
+    assert narrow.cpk.value < c.cpk.value and narrow.band_share == pytest.approx(5 / 8)

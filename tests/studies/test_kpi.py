@@ -124,3 +124,29 @@ def test_thin_film_plant_reduces_too() -> None:
     v = dict(zip(k.kpi, k.value, strict=False))
     assert v["throughput_kg_per_day"] == pytest.approx(res.summary["shipped_kg_per_day"])
     assert v["wip_kg"] == pytest.approx(res.summary["wip_kg_mean"], rel=1e-6)
+
+
+def test_band_kpis_against_the_internal_band(run) -> None:  # type: ignore[no-untyped-def]
+    # With the plant's internal band (control.band), the oxide's main figures are the share in
+    # the band and Ppk of ln(oxide) against ln(band), next to the 1-100 nm spec share.
+    from twin.report.spc import ppk
+
+    res, _ = run
+    plant = load_plant()
+    b = res.batches
+    batches = batch_table(b, "powder")
+    buckets = K.bucket_series(res.states[["path", "state", "start_s", "end_s"]],
+                              shipped_table(b, "powder"), batches,
+                              wip_table(b, "powder", res.events), 6 * 86400.0, 3 * 3600.0,
+                              plant.control.window_nm, plant.control.band)
+    k = K.replication_kpis(buckets, 0.0, ("oxide_in_window_share",))
+    v = {r.kpi: r.value for r in k.itertuples() if r.station == ""}
+    ox = batches["oxide_nm"].dropna().to_numpy(float)
+    lo, hi = plant.control.band
+    assert v["oxide_in_band_share"] == pytest.approx(np.mean((ox >= lo) & (ox <= hi)))
+    assert v["oxide_ppk_band"] == pytest.approx(
+        ppk(np.log(ox), np.log(lo), np.log(hi)).value, rel=1e-9)
+    assert "oxide_in_window_share" in v
+    # Without a band (older bucket tables) the band figures are simply absent.
+    plain = K.replication_kpis(run[1], 0.0, ("oxide_in_window_share",))
+    assert "oxide_in_band_share" not in set(plain.kpi)

@@ -20,7 +20,12 @@ Definitions (per replication, over the steady-state window ``[warm-up, horizon)`
   1 - (down + setup) share (breakdowns and set-ups are availability losses), performance =
   working / available time (starved, blocked and idle are speed/idling losses) and quality =
   the plant's share of batches with the oxide in the control window;
-- ``oxide_in_window_share``: batches whose predicted mean oxide is in ``window_nm``;
+- ``oxide_in_band_share`` and ``oxide_ppk_band`` (the main oxide figures, when the bucket
+  table was built with the plant's internal band ``control.band``): share of batches whose
+  predicted mean oxide is in the band, and the capability ``Ppk`` of ln(oxide) against
+  ln(band) (overall sigma, from the buckets' sums of ln and ln²);
+- ``oxide_in_window_share``: batches whose predicted mean oxide is in ``window_nm`` (the
+  1–100 nm release spec share, beside the band figures);
 - bottleneck: the station *group* (``line1.mill`` for ``line1.mill1..3``) with the highest
   working + setup + down share (the "active share" method); how often it shifts is counted
   over daily windows.
@@ -41,6 +46,9 @@ BASE_COLUMNS: tuple[str, ...] = (
     "t_start_h", "duration_h", "shipped_kg", "shipped_units", "batches", "cycle_sum_h",
     "cycle_n", "oxide_n", "oxide_in_window_n", "wip_kg_h",
 )
+#: Columns of a bucket table built with the internal band (:func:`bucket_series`).
+BAND_COLUMNS: tuple[str, ...] = ("oxide_in_band_n", "oxide_log_n", "oxide_log_sum",
+                                 "oxide_log_sq_sum", "band_lo_nm", "band_hi_nm")
 
 
 def state_column(path: str, state: str) -> str:
@@ -107,7 +115,8 @@ def step_integral_at(times: np.ndarray, values: np.ndarray, t: np.ndarray) -> np
 
 def bucket_series(states: pd.DataFrame, shipped: pd.DataFrame, batches: pd.DataFrame,
                   wip: pd.DataFrame, horizon_s: float, bucket_s: float,
-                  window_nm: tuple[float, float]) -> pd.DataFrame:
+                  window_nm: tuple[float, float],
+                  band_nm: tuple[float, float] | None = None) -> pd.DataFrame:
     """Aggregate one replication's raw tables into time buckets.
 
     Parameters
@@ -125,13 +134,15 @@ def bucket_series(states: pd.DataFrame, shipped: pd.DataFrame, batches: pd.DataF
     bucket_s : float
         Bucket width, s.
     window_nm : (float, float)
-        Control window of the mean oxide thickness, nm.
+        Release specification of the mean oxide thickness (``control.window_nm``), nm.
+    band_nm : (float, float), optional
+        The plant's internal band (``control.band``), nm: adds :data:`BAND_COLUMNS`.
 
     Returns
     -------
     DataFrame
-        One row per bucket with :data:`BASE_COLUMNS` and one ``state_h|path|state`` column
-        per station and state.
+        One row per bucket with :data:`BASE_COLUMNS` (and :data:`BAND_COLUMNS` with a band)
+        and one ``state_h|path|state`` column per station and state.
     """
     edges = bucket_edges_s(horizon_s, bucket_s)
     nb = edges.size - 1
@@ -157,6 +168,17 @@ def bucket_series(states: pd.DataFrame, shipped: pd.DataFrame, batches: pd.DataF
     out["batches"] = binned(bt, np.ones(bt.size))
     out["oxide_n"] = binned(bt, known.astype(float))
     out["oxide_in_window_n"] = binned(bt, (known & (oxide >= lo) & (oxide <= hi)).astype(float))
+    if band_nm is not None:
+        blo, bhi = band_nm
+        pos = known & (oxide > 0)
+        ln = np.where(pos, np.log(np.where(pos, oxide, 1.0)), 0.0)
+        out["oxide_in_band_n"] = binned(bt, (known & (oxide >= blo) & (oxide <= bhi))
+                                        .astype(float))
+        out["oxide_log_n"] = binned(bt, pos.astype(float))
+        out["oxide_log_sum"] = binned(bt, ln)
+        out["oxide_log_sq_sum"] = binned(bt, ln * ln)
+        out["band_lo_nm"] = np.full(nb, float(blo))
+        out["band_hi_nm"] = np.full(nb, float(bhi))
     wt = wip["time_s"].to_numpy(float)
     order = np.argsort(wt, kind="stable")
     cum = step_integral_at(wt[order], wip["wip_kg"].to_numpy(float)[order], edges)
@@ -224,6 +246,8 @@ def replication_kpis(buckets: pd.DataFrame, warmup_h: float,
         "oxide_in_window_share": quality,
     }
     rows += [(k, "", v) for k, v in plant.items() if k in kpis]
+    if "oxide_in_window_share" in kpis and all(c in b for c in BAND_COLUMNS):
+        rows += _band_rows(b)
     for path in stations_of(b):
         share = {s: ratio(float(b[state_column(path, s)].sum()), hours) for s in STATES}
         if "utilisation" in kpis:
@@ -237,6 +261,22 @@ def replication_kpis(buckets: pd.DataFrame, warmup_h: float,
             rows.append(("oee", path, available * perf * q if available > 0 else 0.0))
     rows += _bottleneck_rows(b)
     return pd.DataFrame(rows, columns=["kpi", "station", "value"])
+
+
+def _band_rows(b: pd.DataFrame) -> list[tuple[str, str, float]]:
+    """The oxide against the internal band: share in band and Ppk of ln(oxide)."""
+    n_known = float(b["oxide_n"].sum())
+    share = float(b["oxide_in_band_n"].sum()) / n_known if n_known > 0 else float("nan")
+    n = float(b["oxide_log_n"].sum())
+    ppk = float("nan")
+    if n >= 2 and len(b):
+        mu = float(b["oxide_log_sum"].sum()) / n
+        var = (float(b["oxide_log_sq_sum"].sum()) - n * mu * mu) / (n - 1)
+        lsl = float(np.log(b["band_lo_nm"].iloc[0]))
+        usl = float(np.log(b["band_hi_nm"].iloc[0]))
+        if var > 0:
+            ppk = min(usl - mu, mu - lsl) / (3.0 * float(np.sqrt(var)))
+    return [("oxide_in_band_share", "", share), ("oxide_ppk_band", "", ppk)]
 
 
 def active_by_group(buckets: pd.DataFrame) -> pd.DataFrame:
