@@ -158,10 +158,11 @@ def _all_batches(run: RunData, assessments: Sequence[Assessment],
         rows.append([f'<a href="{escape(link(a.batch_id))}">{esc(a.batch_id)}</a>',
                      esc(clock(run, a.row.get("end_s"))), esc(thick),
                      f'<span class="{esc(a.decision.status)}">{esc(a.decision.status)}</span>',
-                     esc(a.decision.rule), "yes" if a.exception else ""])
+                     esc(a.decision.plant or None), esc(a.decision.rule),
+                     "yes" if a.exception else ""])
     return "<h2>All batches</h2>" + table(
-        ["batch", "finished", "oxide thickness", "decision", "deciding rule", "exception"],
-        rows, raw=True)
+        ["batch", "finished", "oxide thickness", "decision", "plant decision", "deciding rule",
+         "exception"], rows, raw=True)
 
 
 def _run_notes(run: RunData) -> str:

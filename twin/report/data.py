@@ -24,7 +24,11 @@ A run folder of ``anode-twin simulate`` or ``anode-twin run`` holds (``*`` = req
     * milling pickup on lots: ``media_pickup_wt_pct`` (Fe from steel, Zr from ZrO2 media),
       ``oxygen_wt_pct``;
     * status: ``status`` (``ok``/``aborted``/``gap``), ``gap_s`` or ``data_gap``, ``fault``,
-      ``disposition`` (the plant model's own).
+      ``disposition``, ``disposition_rule``, ``disposition_reason`` (the plant model's
+      decision), ``vm_contradicted``, ``vm_lab_sigma``;
+    * release evidence: the ``rel_*`` columns of :class:`twin.plant.release.Evidence` (what
+      the plant decided on; the report takes the same decision from them with the run's
+      plant file, :mod:`twin.report.rules`).
 ``run.json``
     Metadata: ``seed``, ``command`` (``simulate``/``run``), ``start_utc`` (wall time of t = 0).
 resolved configuration
