@@ -60,8 +60,8 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
                  time_factor: float = 1.0, seed: int | None = 0, config: str | Path | None = None,
                  host: str = "127.0.0.1", tick_s: float = 0.1,
                  security: SecuritySettings | None = None,
-                 overrides: Sequence[str] = (), truth: str | Path | None = None
-                 ) -> EmulatorServer:
+                 overrides: Sequence[str] = (), truth: str | Path | None = None,
+                 truth_log: str | Path | None = None) -> EmulatorServer:
     """Load the plant file (with ``--set`` overrides) and the truth file (a shipped name or
     a path; default ``nominal``), and make the server of one tool."""
     if kind not in KINDS:
@@ -77,6 +77,8 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
     hidden = load_truth(tpath)
     HiddenPlant(hidden, plant, 0, source=str(tpath)).check(plant)
     tool = make_tool(kind, plant, seed, source=str(path), truth=hidden)
+    if truth_log is not None:
+        tool.truth_log = Path(truth_log)
     plc = tool.plc
     chosen = plc.port if port is None else port
     if not 0 <= chosen <= 65535:

@@ -19,9 +19,11 @@ step is Holding (checked there, and read back on the setpoint).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -134,6 +136,8 @@ class ToolCore:
         self.pv: dict[str, Any] = {}
         self.alarms: dict[str, bool] = dict.fromkeys(ALARM_KINDS, False)
         self.true_oxide_nm: dict[str, float] = {}
+        #: Where each finished batch's true oxide is appended (``plc --truth-log``), or None.
+        self.truth_log: Path | None = None
         # What the lab receives of each batch: the hidden charge (it analyses itself with the
         # lab's method and noise) or a plain true thickness (XPS noise is added).
         self.lab_samples: dict[str, Any] = {}
@@ -270,6 +274,15 @@ class ToolCore:
         truth = self._finish()
         self.lab_samples[self.batch.batch_id] = truth
         self.true_oxide_nm[self.batch.batch_id] = float(getattr(truth, "mean_nm", truth))
+        if self.truth_log is not None:
+            # The emulator's own ground truth, for whoever validates a twin against it (the
+            # twin itself never reads it: it gets the lab's result of this batch).
+            entry = {"batch_id": self.batch.batch_id, "end_s": self.t_s, "final": final,
+                     "true_mean_nm": self.true_oxide_nm[self.batch.batch_id],
+                     **{k: float(getattr(truth, k)) for k in ("p5_nm", "p95_nm")
+                        if hasattr(truth, k)}}
+            with self.truth_log.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
         self._enter(final)
 
     # -- heartbeat and faults --------------------------------------------------------------

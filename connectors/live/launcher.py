@@ -42,7 +42,8 @@ class EmulatorProcess:
 
 def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, seed: int,
                    port: int = 0, tick_s: float = 0.05, overrides: tuple[str, ...] = (),
-                   timeout_s: float = 30.0, truth: str | None = None) -> EmulatorProcess:
+                   timeout_s: float = 30.0, truth: str | None = None,
+                   truth_log: Path | None = None) -> EmulatorProcess:
     """Start ``anode-twin plc KIND --name NAME --port 0 ...``; wait for its URL line.
 
     ``truth`` is handed to the PLC as ``--truth`` (the hidden process is the PLC's own
@@ -55,6 +56,8 @@ def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, se
         cmd += ["--set", item]
     if truth is not None:
         cmd += ["--truth", str(truth)]
+    if truth_log is not None:
+        cmd += ["--truth-log", str(truth_log)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # A new session: a Ctrl-C in the terminal reaches the twin, which stops the PLCs itself
     # (in order, after the run is saved) instead of the PLCs dying first.

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "password_env/password_file); default: ANODE_TWIN_*_PASSWORD variables")
     p.add_argument("--pki", help="certificate directory for --secure (own/, trusted/, "
                    "rejected/; default ./pki-<name>)")
+    p.add_argument("--truth-log", metavar="FILE",
+                   help="append each finished batch's true oxide here (JSON lines): the "
+                        "emulator's ground truth, to validate a twin against")
     p.set_defaults(func=run)
 
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     server = build_server(args.kind, name=args.name, port=args.port,
                           time_factor=args.time_factor, seed=args.seed, config=args.config,
                           host=args.host, tick_s=args.tick_s, security=security,
-                          overrides=args.overrides, truth=args.truth)
+                          overrides=args.overrides, truth=args.truth,
+                          truth_log=args.truth_log)
     asyncio.run(serve(server, lambda url: print(url, flush=True)))
     return 0
