@@ -434,9 +434,15 @@ class LiveSession:
                 self.table.row(float(self.env.now), unit.id, path, "Predicted",
                                pred=(row["pred_oxide_mean_nm"], lo, hi),
                                action=str(row.get("ctrl_state", "")), live=live)
-            elif row.get("disposition") not in (None, "", "hold"):
+            elif row.get("disposition") not in (None, "", "hold") or (
+                    row.get("disposition") == "hold"
+                    and math.isfinite(float(row.get("measured_oxide_nm", math.nan)))):
+                # A batch still held after its lab result (a prediction the lab contradicted,
+                # held for a retest) gets its line too, with the rule.
+                held = row.get("disposition") == "hold"
                 self.table.row(float(self.env.now), unit.id, path,
-                               str(row["disposition"]).capitalize(),
+                               f"Held ({row.get('disposition_rule', '')})" if held
+                               else str(row["disposition"]).capitalize(),
                                lab_nm=row.get("measured_oxide_nm", math.nan), live=live)
             if self.server is not None:
                 values = {"BatchId": unit.id, "Station": path,

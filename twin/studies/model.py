@@ -107,4 +107,4 @@ def replicate(plant: PlantConfig, days: float, seed: int, bucket_h: float, *,
     states = res.states[["path", "state", "start_s", "end_s"]]
     return bucket_series(states, shipped_table(b, form), batch_table(b, form),
                          wip_table(b, form, res.events), days * DAY_S, bucket_h * 3600.0,
-                         plant.control.window_nm)
+                         plant.control.window_nm, plant.control.band)
