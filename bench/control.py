@@ -21,6 +21,11 @@ Strategies, all with the same information (``control.strategy``, ``control.midst
 feed-forward); ``twin_r2r`` (the twin between batches only); ``twin`` (with in-batch endpoint
 control). Steps aborted by a breakdown are left out (not what control acts on).
 
+The thin-film line (``--thin-film``): the sputter tool's reactive oxide cap (aim 5 nm, band
+3.5–6.5 nm) against the hidden sputter truth, ``none`` and ``cap_drift`` (the true deposition
+and cap rates fall 3 %/day from the start: target erosion), strategies ``off`` and ``twin`` (the
+sputter loop corrects the oxidize time, then the O2 flow; the baselines are furnace loops).
+
 Per cell, mean over seeds with a 95 % confidence interval (t): share of released charges whose
 true mean oxide is in 1–100 nm (``spec_released``) and of all charges (``spec_all``); share
 in the internal band (``band``); Cpk against the band on true values (``cpk_true``) and on lab
@@ -29,7 +34,7 @@ aim (``recover``; step scenarios); lab results per 100 charges (``lab_per_100``)
 share (``scrap``). Ends with one JSON line.
 
 Run: ``python bench/control.py [--seeds 20] [--days 20] [--truths nominal,...|all]
-[--scenarios ...] [--jobs 2]``.
+[--scenarios ...] [--jobs 2] [--set KEY=VALUE] [--thin-film]``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ SCENARIOS = ("none", "tc_step", "tc_drift", "tube_ageing", "humidifier", "gross_
              "charge_size")
 STRATEGIES = ("off", "ewma", "dewma", "twin_r2r", "twin")
 STEP_SCENARIOS = ("tc_step", "tc_drift", "tube_ageing", "charge_size")
+THIN_SCENARIOS = ("thin_none", "cap_drift")
 
 
 def _onset_h(seed: int, days: float) -> float:
@@ -59,14 +65,16 @@ def _onset_h(seed: int, days: float) -> float:
     return float(rng.uniform(0.25, 0.5) * days * 24.0)
 
 
-def _cell(args: tuple[str, str, str, int, float]) -> dict[str, Any]:
+def _cell(args: tuple[str, str, str, int, float, tuple[str, ...]]) -> dict[str, Any]:
     from twin.config import load_plant
     from twin.hidden.config import FurnaceEvent, load_truth
     from twin.hidden.run import simulate
 
-    truth_name, scenario, strategy, seed, days = args
+    truth_name, scenario, strategy, seed, days, extra = args
     onset = _onset_h(seed, days)
     truth = load_truth(truth_name)
+    if scenario in THIN_SCENARIOS:
+        return _thin_cell(truth, scenario, strategy, seed, days, extra)
     events: list[FurnaceEvent] = []
     sets = {"off": ["control.mode=off"], "ewma": ["control.strategy=ewma"],
             "dewma": ["control.strategy=dewma"], "twin_r2r": ["control.midstep=false"],
@@ -87,7 +95,7 @@ def _cell(args: tuple[str, str, str, int, float]) -> dict[str, Any]:
     if events:
         truth = truth.model_copy(update={"furnace": truth.furnace.model_copy(
             update={"events": tuple(events)})})
-    cfg = load_plant(None, sets)
+    cfg = load_plant(None, [*sets, *extra])
     res = simulate(cfg, days, seed, truth=truth, count_events=False)
     b = res.batches
     # Finished charges (one still in the furnace at the horizon has no result yet).
@@ -97,6 +105,27 @@ def _cell(args: tuple[str, str, str, int, float]) -> dict[str, Any]:
     return {"truth": truth_name, "scenario": scenario, "strategy": strategy, "seed": seed,
             **metrics(c, cfg.control.band, cfg.control.aim_nm, onset * 3600.0,
                       cfg.control.window_nm)}
+
+
+def _thin_cell(truth: Any, scenario: str, strategy: str, seed: int, days: float,
+               extra: tuple[str, ...]) -> dict[str, Any]:
+    """One run of the thin-film line (its sputter tools' cap)."""
+    from twin.config import CONFIG_DIR, load_plant
+    from twin.hidden.run import simulate
+
+    cfg = load_plant(CONFIG_DIR / "thin_film_line.toml",
+                     (["control.mode=off"] if strategy == "off" else []) + list(extra))
+    if scenario == "cap_drift":
+        # The hidden sputter tool's rates drift from the start of the run.
+        truth = truth.model_copy(update={"sputter": truth.sputter.model_copy(
+            update={"rate_drift_per_day": -0.03})})
+    res = simulate(cfg, days, seed, truth=truth, count_events=False)
+    b = res.batches
+    c = b[(b.unit_kind == "run") & b.true_oxide_mean_nm.notna()
+          & (b.step_status != "aborted")].sort_values("start_s")  # aborted: breakdowns
+    return {"truth": truth.truth.name, "scenario": scenario, "strategy": strategy,
+            "seed": seed, **metrics(c, cfg.control.band, cfg.control.aim_nm, 0.0,
+                                    cfg.control.window_nm)}
 
 
 def _cpk(x: np.ndarray, lo: float, hi: float) -> float:
@@ -160,13 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="plant-file override for every cell (e.g. control.ewma_lambda=0.2)")
+    ap.add_argument("--thin-film", action="store_true",
+                    help="the thin-film line's sputter cap instead (off and twin)")
     a = ap.parse_args(argv)
     truths = TRUTHS if a.truths == "all" else tuple(a.truths.split(","))
     scenarios = tuple(a.scenarios.split(","))
     strategies = tuple(a.strategies.split(","))
-    cells = [(t, sc, st, seed, a.days)
+    if a.thin_film:
+        scenarios, strategies = THIN_SCENARIOS, ("off", "twin")
+    cells = [(t, sc, st, seed, a.days, tuple(a.sets))
              for sc in scenarios
-             for t in (TRUTHS if sc == "none" else truths)
+             for t in (TRUTHS if sc in ("none", "thin_none") else truths)
              for st in strategies for seed in range(100, 100 + a.seeds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as pool:

@@ -53,8 +53,11 @@ VAR_LAMBDA = 0.15
 #: Smallest sensitivity d log(thickness) / d theta for which a result informs theta.
 MIN_SENSITIVITY = 0.05
 #: Shortest time step used in the drift update, h (two results closer than this are treated
-#: as this far apart).
-MIN_DT_H = 0.5
+#: as this far apart). A drift per hour learnt from results an hour or two apart divides the
+#: lab's noise by that hour: measured on the thin-film line (1 result in 4, a few hours
+#: apart), 0.5 h made the loop double the cap's spread (log sd 0.034 uncontrolled, 0.083
+#: controlled); a day keeps the drift a drift (bench/control.py --thin-film).
+MIN_DT_H = 24.0
 
 
 @dataclass(frozen=True)
