@@ -8,7 +8,7 @@ tasks through the gateway, and the result is handed back by succeeding that even
 real-time bridge processes it on its next slice).
 
 In-batch endpoint control: when the step carries a supervisor
-(:class:`twin.equipment.base.StepSupervisor`), :class:`EndpointControl` shows it, at each of its
+(:class:`twin.equipment.base.StepSupervisor`), :class:`PlcSupervision` shows it, at each of its
 checkpoints (elapsed simulation time since the step started), the record so far
 (:meth:`Recorder.profile`) and the furnace's independent instruments (``monitor``:
 ``overtemp_c`` from ``overtemp_pv``, ``o2_analyser_atm`` from ``o2_analyser_pv``, on the
@@ -275,7 +275,7 @@ class OpcUaTool:
         return duration_s
 
     def endpoint_control(self, step: StepRequest, rec: Recorder, env: simpy.Environment,
-                         start_s: float, setpoints: dict[str, float]) -> EndpointControl | None:
+                         start_s: float, setpoints: dict[str, float]) -> PlcSupervision | None:
         """In-batch endpoint control of this step (None: the tool has none, or no supervisor)."""
         return None
 
@@ -344,7 +344,7 @@ class OpcUaTool:
 
     async def _follow(self, rec: Recorder, env: simpy.Environment,
                       deadline_s: Callable[[], float],
-                      control: EndpointControl | None = None) -> str:
+                      control: PlcSupervision | None = None) -> str:
         """Wait until the PLC reports Complete/Aborted (or lost the batch, or time ran out);
         meanwhile run the endpoint control's checkpoints as they fall due."""
         while True:
@@ -372,10 +372,10 @@ class OpcUaFurnace(OpcUaTool):
     RECORDED = {"gas_flow_pv": "gas_flow_slm", **MONITOR_TAGS}
 
     def endpoint_control(self, step: StepRequest, rec: Recorder, env: simpy.Environment,
-                         start_s: float, setpoints: dict[str, float]) -> EndpointControl | None:
+                         start_s: float, setpoints: dict[str, float]) -> PlcSupervision | None:
         if step.supervisor is None:
             return None
-        return EndpointControl(self, step, rec, env, start_s, setpoints)
+        return PlcSupervision(self, step, rec, env, start_s, setpoints)
 
     @property
     def monitor_names(self) -> tuple[str, ...]:
@@ -431,7 +431,7 @@ class OpcUaFurnace(OpcUaTool):
                     float(prof.time_s[-1]) + float(rec.rows[0][0]) if rec.rows else 0.0)}
 
 
-class EndpointControl:
+class PlcSupervision:
     """A step's supervisor on the furnace PLC (see the module docstring).
 
     Parameters
