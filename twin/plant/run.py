@@ -111,6 +111,12 @@ def collect(plant: Plant, horizon_s: float, seed: int, *, wall_s: float = 0.0
 
 
 def _batches(plant: Plant) -> pd.DataFrame:
+    return batches_table(plant.ctx.historian, unit_rows(plant))
+
+
+def unit_rows(plant: Plant) -> list[dict[str, Any]]:
+    """Every unit's batch row as the run folder records it, in creation order (the live
+    journal keeps the same rows as they change)."""
     ledger = plant.ctx.ledger
     rows = []
     for unit in ledger.units:
@@ -124,8 +130,13 @@ def _batches(plant: Plant) -> pd.DataFrame:
         if "disposition" not in row:
             row["disposition"] = "wip" if row["in_wip"] else ""
         rows.append(row)
-    plant.ctx.historian.batches = rows
-    df = plant.ctx.historian.batches_frame()
+    return rows
+
+
+def batches_table(historian: Any, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The batches table of ``rows`` (see :func:`unit_rows`)."""
+    historian.batches = rows
+    df = historian.batches_frame()
     for col in ("sampled", "lab_requested", "dryer_limited"):
         if col in df:
             df[col] = df[col].astype("boolean")
