@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
+import os
 import re
 import signal
+import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,24 +94,109 @@ def build_server(kind: str, *, name: str | None = None, port: int | None = None,
                           security=security)
 
 
-async def serve(server: EmulatorServer, ready: Callable[[str], None]) -> None:
-    """Start ``server``, report its URL, and run until SIGINT or SIGTERM."""
+@dataclass(frozen=True)
+class ParentWatch:
+    """How a PLC started by the twin notices the twin's death (``anode-twin plc`` flags).
+
+    ``parent_pid``: stop when the parent process is no longer this pid (it died and the PLC
+    was re-parented); ``stdin``: stop at end of file on standard input (a pipe whose write end
+    only the parent holds); ``pdeathsig``: also ask Linux for SIGTERM when the parent dies.
+    All three end the PLC through its normal SIGTERM path.
+    """
+
+    parent_pid: int | None = None
+    stdin: bool = False
+    pdeathsig: bool = False
+    poll_s: float = 0.25
+
+    @property
+    def active(self) -> bool:
+        return self.parent_pid is not None or self.stdin or self.pdeathsig
+
+
+async def serve(server: EmulatorServer, ready: Callable[[str], None],
+                watch: ParentWatch | None = None) -> None:
+    """Start ``server``, report its URL, and run until SIGINT or SIGTERM (or, with ``watch``,
+    until the parent process that started it is gone)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watcher: asyncio.Task[None] | None = None
     try:
+        if watch is not None and watch.active:
+            # Before the server starts: a twin that died while this PLC was starting up
+            # must not leave it listening.
+            watcher = loop.create_task(_watch_parent(watch, stop))
         try:
             url = await server.start()
         except OSError as exc:
             raise UsageError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}"
                              ) from None
-        ready(url)
+        if not stop.is_set():
+            ready(url)
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await server.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _watch_parent(watch: ParentWatch, stop: asyncio.Event) -> None:
+    """Set ``stop`` when the parent is gone: stdin EOF, re-parenting, or PDEATHSIG."""
+    loop = asyncio.get_running_loop()
+
+    def gone(why: str) -> None:
+        if not stop.is_set():
+            # stderr may be a pipe to the dead parent: never fail on telling it.
+            with contextlib.suppress(OSError, ValueError):
+                print(f"anode-twin plc: {why}: stopping", file=sys.stderr, flush=True)
+            stop.set()
+
+    fd = -1
+    if watch.stdin:
+        fd = sys.stdin.fileno()
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(fd)
+                gone("standard input closed (the twin that started this PLC is gone)")
+
+        loop.add_reader(fd, readable)
+    if watch.pdeathsig and watch.parent_pid is not None:
+        # SIGTERM when the parent dies: the handler installed by serve() sets ``stop``.
+        set_parent_death_signal(signal.SIGTERM)
+    try:
+        while not stop.is_set():
+            if watch.parent_pid is not None and os.getppid() != watch.parent_pid:
+                gone(f"parent process {watch.parent_pid} is gone")
+                return
+            await asyncio.sleep(watch.poll_s)
+    finally:
+        if fd >= 0:
+            loop.remove_reader(fd)
+
+
+def set_parent_death_signal(sig: int) -> bool:
+    """Linux ``prctl(PR_SET_PDEATHSIG, sig)`` for this process; False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        return int(libc.prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def quiet_asyncua() -> None:

@@ -1,4 +1,14 @@
-"""Start the emulated PLCs as subprocesses and stop them again, leaving nothing behind."""
+"""Start the emulated PLCs as subprocesses and stop them again, leaving nothing behind.
+
+An emulated PLC dies with the twin that started it, even when the twin is killed with
+SIGKILL and cannot stop it: the child is started with ``--parent-pid`` (it stops when its
+parent process is no longer the twin) and ``--watch-stdin`` (its standard input is a pipe from
+the twin, whose write end only the twin holds; the kernel closes it when the twin dies, and
+the PLC stops at end of file). Started from the main thread, the child also asks Linux for
+SIGTERM when its parent dies (``--pdeathsig``; not from another thread, because the kernel
+sends it when the forking *thread* ends). Each of these ends the PLC through its normal
+SIGTERM path. PLCs the twin did not start (``anode-twin run --site``) are never touched.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +47,9 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout_s)
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         return int(self.proc.returncode)
 
 
@@ -51,7 +64,9 @@ def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, se
     """
     cmd = [sys.executable, "-m", "twin.cli", "plc", kind, "--name", name, "--port", str(port),
            "--time-factor", f"{time_factor:g}", "--seed", str(seed), "--config", str(config),
-           "--tick", f"{tick_s:g}"]
+           "--tick", f"{tick_s:g}", "--parent-pid", str(os.getpid()), "--watch-stdin"]
+    if threading.current_thread() is threading.main_thread():
+        cmd.append("--pdeathsig")
     for item in overrides:
         cmd += ["--set", item]
     if truth is not None:
@@ -61,8 +76,9 @@ def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, se
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # A new session: a Ctrl-C in the terminal reaches the twin, which stops the PLCs itself
     # (in order, after the run is saved) instead of the PLCs dying first.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
+    # stdin: the parent-death pipe (nothing is written to it; the twin's death closes it).
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     tail: list[str] = []
     threading.Thread(target=_drain, args=(proc, tail), daemon=True).start()
     url = _read_url(proc, timeout_s)
@@ -70,6 +86,9 @@ def start_emulator(kind: str, name: str, *, config: Path, time_factor: float, se
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait(5)
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
         said = "; ".join(tail[-3:]) or "nothing"
         raise LaunchError(f"emulated {kind} PLC '{name}' did not start within {timeout_s:g} s "
                           f"(exit code {proc.returncode}; it said: {said})")

@@ -40,13 +40,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--truth-log", metavar="FILE",
                    help="append each finished batch's true oxide here (JSON lines): the "
                         "emulator's ground truth, to validate a twin against")
+    p.add_argument("--parent-pid", type=int, metavar="PID",
+                   help="stop (as on SIGTERM) when process PID is no longer this PLC's parent; "
+                        "set by anode-twin run, so its PLCs die with it")
+    p.add_argument("--watch-stdin", action="store_true",
+                   help="stop (as on SIGTERM) at end of file on standard input (a pipe from "
+                        "the process that started this PLC)")
+    p.add_argument("--pdeathsig", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # asyncua loads here, not when the command line is built (half a second for every other
     # command).
-    from connectors.emulators.runner import build_server, quiet_asyncua, serve
+    from connectors.emulators.runner import ParentWatch, build_server, quiet_asyncua, serve
     from connectors.emulators.security import SecuritySettings, load_accounts
 
     quiet_asyncua()
@@ -59,5 +66,6 @@ def run(args: argparse.Namespace) -> int:
                           host=args.host, tick_s=args.tick_s, security=security,
                           overrides=args.overrides, truth=args.truth,
                           truth_log=args.truth_log)
-    asyncio.run(serve(server, lambda url: print(url, flush=True)))
+    watch = ParentWatch(args.parent_pid, args.watch_stdin, args.pdeathsig)
+    asyncio.run(serve(server, lambda url: print(url, flush=True), watch))
     return 0
