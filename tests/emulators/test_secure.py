@@ -47,8 +47,11 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
     cert, _ = make_client_cert(tmp, "client")
     (tmp / "trusted" / "client.der").write_bytes(cert.read_bytes())
     make_client_cert(tmp, "stranger")  # same URI, not trusted
-    accounts = {"op": Account("op", "operator", PASSWORDS["op"]),
-                "view": Account("view", "viewer", PASSWORDS["view"])}
+    # Held as scrypt hashes only (the users file has password_hash; env/file ones are hashed
+    # as they are loaded).
+    accounts = {"op": Account.with_password("op", "operator", PASSWORDS["op"]),
+                "view": Account.with_password("view", "viewer", PASSWORDS["view"])}
+    assert all(PASSWORDS[a.name] not in repr(a) + a.password_hash for a in accounts.values())
     server = build_server("furnace", port=0, seed=1,
                           security=SecuritySettings(tmp, accounts))
     running = start_in_thread(server)
@@ -141,8 +144,47 @@ def test_users_file_takes_passwords_from_env_not_the_file(tmp_path: Path) -> Non
                      .replace("bob.pw", str(tmp_path / "bob.pw")))
     (tmp_path / "bob.pw").write_text("b0b\n")
     accounts = load_accounts(users, {"ALICE_PW": "s3cret"})
-    assert accounts["alice"] == Account("alice", "operator", "s3cret")
-    assert accounts["bob"].password == "b0b" and accounts["bob"].role == "viewer"
+    alice, bob = accounts["alice"], accounts["bob"]
+    assert (alice.name, alice.role) == ("alice", "operator")
+    assert alice.password_hash.startswith("scrypt$") and "s3cret" not in alice.password_hash
+    assert alice.check_password("s3cret") and not alice.check_password("s3cret ")
+    assert bob.check_password("b0b") and bob.role == "viewer"
     from twin.errors import ConfigError
     with pytest.raises(ConfigError, match="ALICE_PW"):
         load_accounts(users, {})
+
+
+def test_users_file_hashes_and_no_clear_passwords(tmp_path: Path) -> None:
+    from connectors.security_common import hash_password, verify_password
+    from twin.errors import ConfigError
+
+    users = tmp_path / "users.toml"
+    users.write_text(f'[users.carol]\nrole = "operator"\npassword_hash = '
+                     f'"{hash_password("c4rol")}"\n')
+    carol = load_accounts(users, {})["carol"]
+    assert carol.check_password("c4rol") and not carol.check_password("carol")
+    users.write_text('[users.carol]\nrole = "operator"\npassword = "c4rol"\n')
+    with pytest.raises(ConfigError, match="not stored in clear"):
+        load_accounts(users, {})
+    users.write_text('[users.carol]\nrole = "operator"\npassword_hash = "c4rol"\n')
+    with pytest.raises(ConfigError, match="password_hash"):
+        load_accounts(users, {})
+    users.write_text('[users.carol]\nrole = "engineer"\npassword_hash = "x"\n')
+    with pytest.raises(ConfigError, match="role"):  # the PLCs know operator and viewer
+        load_accounts(users, {})
+    # Two hashes of one password differ (salted) and both verify.
+    a, b = hash_password("pw"), hash_password("pw")
+    assert a != b and verify_password("pw", a) and verify_password("pw", b)
+    assert not verify_password("pw", "scrypt$garbage")
+
+
+def test_hash_password_command(monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from connectors.security_common import main, verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
+    assert main(["hash-password"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert verify_password("s3cret", out) and "s3cret" not in out
