@@ -13,6 +13,7 @@ import simpy
 from twin.config.schema import PlantConfig
 from twin.equipment.base import ToolProvider
 from twin.plant.plant import Plant
+from twin.store.schema import conform
 
 DAY_S = 86400.0
 
@@ -134,13 +135,17 @@ def unit_rows(plant: Plant) -> list[dict[str, Any]]:
 
 
 def batches_table(historian: Any, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The batches table of ``rows`` (see :func:`unit_rows`)."""
+    """The batches table of ``rows`` (see :func:`unit_rows`), in the batch record's schema
+    (:func:`twin.store.schema.conform`: schema order, schema types).
+
+    Raises
+    ------
+    twin.store.schema.SchemaError
+        A row has a column the schema does not know (the message names it: add it to
+        ``twin/store/schema.py``), or values that do not fit a column's type.
+    """
     historian.batches = rows
-    df = historian.batches_frame()
-    for col in ("sampled", "lab_requested", "dryer_limited"):
-        if col in df:
-            df[col] = df[col].astype("boolean")
-    return df
+    return conform(historian.batches_frame())
 
 
 def summarise(plant: Plant, batches: pd.DataFrame, shares: pd.DataFrame,

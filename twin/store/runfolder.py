@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from twin import __version__
 from twin.config.schema import PlantConfig
 from twin.errors import UsageError
+from twin.store.schema import to_arrow
 
 TABLES = ("batches", "events", "states", "shares")
 RUN_FILE = "run.json"
@@ -96,6 +97,25 @@ def write_table(path: Path, df: pd.DataFrame,
         meta.update({k.encode(): v.encode() for k, v in metadata.items()})
         table = table.replace_schema_metadata(meta)
     # pandas metadata carries nothing time-dependent; keep it so types round-trip.
+
+    def write(fh: IO[bytes]) -> None:
+        pq.write_table(table, fh, compression="zstd", write_statistics=True)
+
+    atomic_write(path, write)
+
+
+def write_batches(path: Path, df: pd.DataFrame) -> None:
+    """Write the batch record as Parquet with the schema's types and field metadata.
+
+    The table is conformed to :mod:`twin.store.schema` first (schema order and types: rows a
+    live run adds are coerced too); each field carries its unit, description and unit kinds.
+
+    Raises
+    ------
+    twin.store.schema.SchemaError
+        A column is not in the schema or its values do not fit its type.
+    """
+    table = to_arrow(df)
 
     def write(fh: IO[bytes]) -> None:
         pq.write_table(table, fh, compression="zstd", write_statistics=True)
@@ -200,7 +220,10 @@ def write_run(out: str | Path, *, cfg: PlantConfig, seed: int, days: float,
     write_text(folder / "config.toml", "# Resolved plant configuration of this run.\n"
                + to_toml(data))
     for name, df in tables.items():
-        write_table(folder / f"{name}.parquet", df)
+        if name == "batches":
+            write_batches(folder / f"{name}.parquet", df)
+        else:
+            write_table(folder / f"{name}.parquet", df)
     meta = {
         "format_version": FORMAT_VERSION, "twin_version": __version__, "seed": seed,
         "command": command, "days": days, "physics": physics, "plant": cfg.plant.name,
