@@ -6,7 +6,21 @@ the controller state and the last action; per batch (the most recent ``keep_batc
 prediction, the lab result when it arrives and the disposition. Every variable is read-only
 for clients: the twin is the only writer. Advisory control proposals are accepted or rejected
 through the methods ``AcceptProposal`` / ``RejectProposal`` on the plant object, which call back
-into the live twin (the callback decides and records who did it).
+into the live twin with the *session's* authenticated identity.
+
+Roles are checked on the server (:class:`ServerSecurity`, users from
+:mod:`connectors.security_common`): ``viewer`` reads, browses and subscribes; ``operator`` may
+also accept or reject proposals; ``engineer`` may do what an operator may (and mode changes,
+when the server has a method for them). Anonymous and viewer sessions calling
+``AcceptProposal``/``RejectProposal`` get ``BadUserAccessDenied``. The decision is recorded
+under the session's user name (or its X.509 user certificate's subject); the methods' second
+argument ``who`` is kept for compatibility and ignored. Security modes:
+
+* loopback default (``secure_only=False``): the None policy (plus SignAndEncrypt when a PKI
+  directory is given), anonymous read-only sessions, username logins;
+* a site (``secure_only=True``, ``anode-twin run --site``): SignAndEncrypt only (Basic256Sha256,
+  and Aes256_Sha256_RsaPss where asyncua has it), username and X.509 user tokens, no
+  anonymous sessions, client application certificates from ``<pki>/trusted/``.
 
 NodeIds are stable strings: ``ns=<twin ns>;s=<dotted path>.<Variable>``, e.g.
 ``line1.oxidizer1.PredictedThickness_nm``.
@@ -17,11 +31,23 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
 from asyncua.common.methods import uamethod
+from asyncua.crypto.permission_rules import PermissionRuleset
+
+from connectors.security_common import (
+    Account,
+    AccountUserManager,
+    RoleUser,
+    role_rank,
+    secure_policies,
+    setup_pki,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +78,64 @@ BATCH_VARIABLES: dict[str, tuple[ua.VariantType, Any]] = {
     "Disposition": (ua.VariantType.String, ""),
 }
 
-#: ``decide(proposal_id, accept, who) -> status text`` supplied by the live twin.
+#: ``decide(proposal_id, accept, who) -> status text`` supplied by the live twin; ``who`` is
+#: the calling session's authenticated identity.
 ProposalCallback = Callable[[str, bool, str], Awaitable[str]]
+
+#: The role a session needs to accept or reject a proposal.
+DECIDE_ROLE = "operator"
+
+#: The user of the session whose request is being served. asyncua serves one connection's
+#: requests one after the other in one task and asks the permission ruleset about each just
+#: before serving it, so the ruleset sets this and the method (same task) reads it.
+_CALLER: ContextVar[Any] = ContextVar("twin_server_caller", default=None)
+
+
+@dataclass(frozen=True)
+class ServerSecurity:
+    """Who may do what on the twin's server.
+
+    accounts : users and roles (:func:`connectors.security_common.load_accounts`); without
+        any, nobody may decide a proposal.
+    pki_dir : server certificate (generated on first start) and trusted client certificates;
+        None: no certificate, the None policy only (loopback).
+    secure_only : a site: SignAndEncrypt only, username and X.509 user tokens, no anonymous
+        sessions (needs ``pki_dir``).
+    """
+
+    accounts: Mapping[str, Account] = field(default_factory=dict)
+    pki_dir: Path | None = None
+    secure_only: bool = False
+
+
+def session_identity(user: Any) -> tuple[str, str] | None:
+    """``(identity, role)`` of an authenticated session user; None for anonymous."""
+    if isinstance(user, RoleUser) and user.name:
+        return str(user.name), user.plant_role
+    return None
+
+
+class TwinRuleset(PermissionRuleset):
+    """Request-level permissions of the twin's server (and who is asking, for the methods)."""
+
+    _CALL = ua.NodeId(ua.Int32(ua.ObjectIds.CallRequest_Encoding_DefaultBinary))
+    _WRITE = ua.NodeId(ua.Int32(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary))
+    _ADMIN = {ua.NodeId(ua.Int32(i)) for i in (
+        ua.ObjectIds.AddNodesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.DeleteNodesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.AddReferencesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.DeleteReferencesRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.RegisterServerRequest_Encoding_DefaultBinary,
+        ua.ObjectIds.RegisterServer2Request_Encoding_DefaultBinary)}
+
+    def check_validity(self, user: Any, action_type_id: Any, body: Any) -> bool:
+        _CALLER.set(user)
+        if user is None or action_type_id in self._ADMIN:
+            return False  # nobody edits the twin's address space
+        if action_type_id in (self._CALL, self._WRITE):
+            # Anonymous sessions only read, browse and subscribe.
+            return session_identity(user) is not None
+        return True
 
 
 @dataclass
@@ -80,15 +162,19 @@ class TwinServer:
         How many recent batches the ``Batches`` folder holds.
     on_proposal : ProposalCallback, optional
         Called by the Accept/Reject methods; without it they answer ``BadNotImplemented``.
+    security : ServerSecurity, optional
+        Users, certificates and mode; default: loopback, anonymous read-only, no users.
     """
 
     def __init__(self, url: str, plant_name: str, stations: Iterable[str], *,
-                 keep_batches: int = 50, on_proposal: ProposalCallback | None = None) -> None:
+                 keep_batches: int = 50, on_proposal: ProposalCallback | None = None,
+                 security: ServerSecurity | None = None) -> None:
         self.url = url
         self.plant_name = plant_name
         self.stations = list(stations)
         self.keep_batches = keep_batches
         self.on_proposal = on_proposal
+        self.security = security if security is not None else ServerSecurity()
         self._server = Server()
         self._ns = 0
         self._station_nodes: dict[str, dict[str, Node]] = {}
@@ -100,9 +186,7 @@ class TwinServer:
         await self._server.init()
         self._server.set_endpoint(self.url)
         self._server.set_server_name("anode-twin")
-        # Loopback demo/read-only view: no security policies beyond None; everything that can
-        # change the plant goes through the PLCs' own (secured) servers, not through this one.
-        self._server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await self._apply_security()
         self._ns = await self._server.register_namespace(NAMESPACE_URI)
         root = await self._server.nodes.objects.add_object(
             self._nid(self.plant_name), self._qn(self.plant_name))
@@ -114,6 +198,28 @@ class TwinServer:
         for i in range(self.keep_batches):
             self._slots.append(await self._add_slot(batches, i))
         await self._server.start()
+
+    async def _apply_security(self) -> None:
+        sec = self.security
+        if sec.secure_only and sec.pki_dir is None:
+            raise ValueError("twin server: secure_only needs a PKI directory")
+        policies: list[ua.SecurityPolicyType] = []
+        if sec.pki_dir is not None:
+            await setup_pki(self._server, sec.pki_dir, "urn:anode-twin:twin-server",
+                            who="anode-twin run (twin server)")
+            policies = secure_policies()
+        if sec.secure_only:
+            tokens: list[type] = [ua.UserNameIdentityToken, ua.X509IdentityToken]
+        else:
+            # Loopback: anonymous sessions may read; users log in by name (with a PKI the
+            # password is encrypted with the server certificate, else it crosses loopback).
+            policies.insert(0, ua.SecurityPolicyType.NoSecurity)
+            tokens = [ua.AnonymousIdentityToken, ua.UserNameIdentityToken]
+        self._server.set_security_policy(
+            policies, permission_ruleset=TwinRuleset())  # type: ignore[arg-type]
+        self._server.set_identity_tokens(tokens)
+        self._server.iserver.user_manager = AccountUserManager(
+            sec.accounts, anonymous=not sec.secure_only)
 
     async def stop(self) -> None:
         await self._server.stop()
@@ -211,11 +317,19 @@ class TwinServer:
 
     def _decision_method(self, accept: bool) -> Callable[..., Any]:
         @uamethod
-        async def decide(parent: ua.NodeId, proposal_id: str, who: str) -> str:
+        async def decide(parent: ua.NodeId, proposal_id: str, who: str = "") -> Any:
+            # ``who`` is what the caller claims; the record names the session's identity.
+            caller = session_identity(_CALLER.get())
+            if caller is None or role_rank(caller[1]) < role_rank(DECIDE_ROLE):
+                log.warning("twin server: %s of proposal %r refused for %s",
+                            "acceptance" if accept else "rejection", proposal_id,
+                            f"{caller[0]} ({caller[1]})" if caller else "an anonymous session")
+                return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadUserAccessDenied))
             if self.on_proposal is None:
-                raise ua.UaStatusCodeError(ua.StatusCodes.BadNotImplemented)
-            if not who.strip():
-                raise ua.UaStatusCodeError(ua.StatusCodes.BadInvalidArgument)
-            return await self.on_proposal(proposal_id, accept, who)
+                return ua.StatusCode(ua.UInt32(ua.StatusCodes.BadNotImplemented))
+            if who and who != caller[0]:
+                log.info("twin server: proposal %r: caller said %r, recorded as the session's "
+                         "user %r", proposal_id, who, caller[0])
+            return await self.on_proposal(proposal_id, accept, caller[0])
 
         return decide

@@ -9,7 +9,8 @@ import pytest
 from asyncua import Client, ua
 
 from connectors.net import free_port
-from connectors.twin_server import TwinServer
+from connectors.security_common import Account
+from connectors.twin_server import ServerSecurity, TwinServer
 
 STATIONS = ["line1.oxidizer1", "line1.coater1"]
 
@@ -77,7 +78,7 @@ def test_unknown_station_or_variable_is_an_error() -> None:
     _run(scenario())
 
 
-def test_proposal_methods_call_back_with_who() -> None:
+def test_proposal_methods_call_back_with_the_sessions_user() -> None:
     decisions: list[tuple[str, bool, str]] = []
 
     async def decide(pid: str, accept: bool, who: str) -> str:
@@ -86,16 +87,23 @@ def test_proposal_methods_call_back_with_who() -> None:
 
     async def scenario() -> None:
         url = f"opc.tcp://127.0.0.1:{free_port()}/anode-twin"
-        async with TwinServer(url, "line1", STATIONS, on_proposal=decide) as srv:
-            async with Client(url) as client:
+        sec = ServerSecurity({"ann": Account.with_password("ann", "operator", "ann-pw")})
+        async with TwinServer(url, "line1", STATIONS, on_proposal=decide, security=sec) as srv:
+            client = Client(url)
+            client.set_user("ann")
+            client.set_password("ann-pw")
+            async with client:
                 ns = srv.namespace_index
                 plant = client.get_node(f"ns={ns};s=line1")
+                # ``who`` is kept in the signature and ignored: the session is "ann".
                 out = await plant.call_method(f"{ns}:AcceptProposal", "P-7", "alice")
                 assert out == "accepted"
-                out = await plant.call_method(f"{ns}:RejectProposal", "P-8", "bob")
+                out = await plant.call_method(f"{ns}:RejectProposal", "P-8", " ")
                 assert out == "rejected"
+            async with Client(url) as anonymous:
                 with pytest.raises(ua.UaStatusCodeError):
-                    await plant.call_method(f"{ns}:AcceptProposal", "P-9", " ")
+                    await anonymous.get_node(f"ns={ns};s=line1").call_method(
+                        f"{ns}:AcceptProposal", "P-9", "ann")
 
     _run(scenario())
-    assert decisions == [("P-7", True, "alice"), ("P-8", False, "bob")]
+    assert decisions == [("P-7", True, "ann"), ("P-8", False, "ann")]
