@@ -38,7 +38,7 @@ from connectors.live.launcher import EmulatorProcess, start_emulator
 from connectors.live.table import LiveTable
 from connectors.net import free_port
 from connectors.opcua.gateway import Gateway
-from connectors.twin_server import TwinServer
+from connectors.twin_server import ServerSecurity, TwinServer
 from twin.config.load import validate_model
 from twin.config.schema import PlantConfig
 from twin.config.tags import Endpoint, Tag
@@ -49,10 +49,15 @@ from twin.equipment.base import Equipment, StepResult
 from twin.equipment.modelled import ModelTools
 from twin.live.bridge import RealtimeBridge
 from twin.plant.plant import EquipmentFactory, Plant
-from twin.plant.run import SimulationResult, collect
-from twin.store import write_run, write_table
+from twin.plant.run import SimulationResult, collect, unit_rows
+from twin.store.export import export_run
+from twin.store.journal import JOURNAL_FILE, Journal, JournalAuditBuffer
 
 log = logging.getLogger(__name__)
+
+#: Wall time between two journal syncs of the live state, s (audit records are committed one
+#: by one as they happen, not by this clock).
+JOURNAL_EVERY_S = 1.0
 
 HOUR_S = 3600.0
 
@@ -75,6 +80,8 @@ class LiveOptions:
     truth: str | None = None  # the emulated PLCs' truth (passed on, never read here)
     #: Calibration to start from, by tool path (the twin's own record of an earlier run).
     calibration_start: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    #: Users, certificates and mode of the twin's own server (None: loopback, read-only).
+    server_security: ServerSecurity | None = None
 
 
 @dataclass
@@ -159,6 +166,8 @@ class LiveSession:
         self.plant: Plant | None = None
         self._last_pred_wall: dict[str, float] = {}
         self._pred_due: dict[str, asyncio.Handle] = {}
+        #: The run's system of record (RUN_DIR/journal.sqlite), opened when the run starts.
+        self.journal: Journal | None = None
 
     # -- plumbing ------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -209,10 +218,12 @@ class LiveSession:
         self.plant = Plant(self.cfg, opts.seed, horizon, tools=ModelTools(self.cfg), env=self.env,
                            equipment=equipment, learn_only_on_line=True,
                            calibration_start=opts.calibration_start)
+        self._open_journal()
         if opts.server:
             await self._start_server(list(equipment))
         self.spawn(links.route())
         self.spawn(self._watch_ledger())
+        self.spawn(self._keep_journal())
         interrupted = False
         loop = asyncio.get_running_loop()
         if self.handle_signals:
@@ -222,6 +233,9 @@ class LiveSession:
             self.env.run(until=warm_s)
             self.live[0] = True
             live_from = self.live_from = float(self.env.now)
+            if self.journal is not None:
+                self.journal.put_meta("live_from", live_from)
+                self.sync_journal()
             self.table.header(self.cfg.plant.name, live_from, opts)
             if self.twin_url:
                 self.table.note(f"twin OPC UA server (read-only): {self.twin_url}")
@@ -270,12 +284,17 @@ class LiveSession:
         url = f"opc.tcp://127.0.0.1:{free_port()}/anode-twin"
         stations = sorted(set(live) | {f"{self.cfg.plant.name}.lab"})
         self.server = TwinServer(url, self.cfg.plant.name, stations,
-                                 on_proposal=self._decide_proposal)
+                                 on_proposal=self._decide_proposal,
+                                 security=self.opts.server_security)
         await self.server.start()
         self.twin_url = url
 
     async def _decide_proposal(self, proposal_id: str, accept: bool, who: str) -> str:
-        """An operator's decision on an advisory proposal, from the twin's OPC UA server."""
+        """An operator's decision on an advisory proposal, from the twin's OPC UA server.
+
+        ``who`` is the deciding session's authenticated identity (user name or X.509 subject),
+        which the server checked holds the operator role; never a name the client typed.
+        """
         assert self.plant is not None
         control = self.plant.ctx.control
         if control is None:
@@ -391,9 +410,63 @@ class LiveSession:
         if not rows:
             return
         t, signal_names, values = zip(*rows, strict=True)
-        self.trajectories.append(pd.DataFrame({
-            "batch_id": batch_id, "path": path, "time_s": t, "signal": signal_names,
-            "value": values, "complete": complete}))
+        df = pd.DataFrame({"batch_id": batch_id, "path": path, "time_s": t,
+                           "signal": signal_names, "value": values, "complete": complete})
+        self.trajectories.append(df)
+        if self.journal is not None:
+            self.journal.trajectory(df)
+
+    # -- the journal ---------------------------------------------------------------------
+    def _open_journal(self) -> None:
+        """Open RUN_DIR/journal.sqlite and record what the run is (before anything runs)."""
+        assert self.plant is not None
+        opts = self.opts
+        journal = self.journal = Journal(Path(opts.out) / JOURNAL_FILE)
+        journal.put_meta("config", self.cfg.model_dump(mode="json"))
+        journal.put_meta("seed", opts.seed)
+        journal.put_meta("stations", self.stations())
+        journal.put_meta("live", {"time_factor": opts.time_factor, "hours": opts.hours,
+                                  "emulated": opts.emulate, "warmup_days": opts.warmup_days,
+                                  "live_stations": self.stations()})
+        control = self.plant.ctx.control
+        if control is not None:
+            # Every audit record from here on is committed before the loop acts on it.
+            old = control.sink
+            control.sink = JournalAuditBuffer(
+                journal, getattr(old, "records", []))
+            for loop in control.loops.values():
+                loop.sink = control.sink
+
+    def sync_journal(self, *, final: bool = False) -> None:
+        """Append to the journal what changed: batch rows, states and events, the gateway's
+        events, the running batches' records so far."""
+        if self.journal is None or self.plant is None:
+            return
+        gw = self.gateway
+        partial = {}
+        if not final:
+            for path, cur in self.current.items():
+                rec = cur.get("recorder")
+                if rec is None:
+                    continue
+                rows: list[tuple[float, str, float]] = list(rec.samples)
+                for t, temp, po2, ph2o in rec.rows:
+                    rows += [(t, "temperature_c", temp), (t, "po2_atm", po2),
+                             (t, "ph2o_atm", ph2o)]
+                partial[path] = (cur["batch_id"], rows)
+        self.journal.sync(units=((r["unit_id"], r) for r in unit_rows(self.plant)),
+                          historian=self.plant.ctx.historian,
+                          gateway_events=gw.event_log if gw else (),
+                          gateway_total=gw.events_logged if gw else 0, partial=partial)
+        if gw is not None:
+            self.journal.put_meta("gaps", [
+                {"endpoint": g.endpoint, "start_monotonic_s": g.start,
+                 "end_monotonic_s": g.end} for g in gw.gaps()])
+
+    async def _keep_journal(self) -> None:
+        while True:
+            await asyncio.sleep(JOURNAL_EVERY_S)
+            self.sync_journal()
 
     def keep_unfinished(self) -> None:
         """Keep the trajectories of batches still running when the run ends (or is stopped)."""
@@ -611,48 +684,20 @@ async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,
 
 def _write(session: LiveSession, result: SimulationResult, opts: LiveOptions,
            interrupted: bool, emulators: list[str]) -> Path:
-    folder = Path(opts.out)
+    """The run folder, exported from the journal (what a crashed run's export gives too)."""
+    journal = session.journal
+    assert journal is not None
+    session.sync_journal(final=True)
+    journal.put_meta("end_s", float(session.env.now))
+    journal.put_meta("live_end", {"emulators": emulators, "twin_server": session.twin_url,
+                                  "interrupted": interrupted,
+                                  "gaps": _meta_gaps(session)})
+    journal.close()
+    session.journal = None
+    return export_run(opts.out, summary=result.summary)
+
+
+def _meta_gaps(session: LiveSession) -> list[dict[str, Any]]:
     gw = session.gateway
-    gaps = [{"endpoint": g.endpoint, "start_monotonic_s": g.start, "end_monotonic_s": g.end}
+    return [{"endpoint": g.endpoint, "start_monotonic_s": g.start, "end_monotonic_s": g.end}
             for g in (gw.gaps() if gw else ())]
-    events = [{"kind": e.kind, "endpoint": e.endpoint, "time": e.time, "detail": e.detail}
-              for e in (gw.event_log if gw else ())]
-    traj = (pd.concat(session.trajectories, ignore_index=True) if session.trajectories else
-            pd.DataFrame({"batch_id": pd.Series(dtype=str), "path": pd.Series(dtype=str),
-                          "time_s": pd.Series(dtype=float), "signal": pd.Series(dtype=str),
-                          "value": pd.Series(dtype=float),
-                          "complete": pd.Series(dtype=bool)}))
-    batches = result.batches.copy()
-    # A batch still running on a PLC when the run ends has its trajectory kept; a sputter run
-    # becomes a unit only when its film is known, so it gets a row of its own here (in
-    # process, no result) and every kept trajectory belongs to a batch of the table.
-    if len(traj) and "unit_id" in batches:
-        running = (traj[["batch_id", "path"]].drop_duplicates("batch_id")
-                   .loc[lambda d: ~d["batch_id"].isin(batches["unit_id"])])
-        if len(running):
-            extra = pd.DataFrame({
-                "unit_id": running["batch_id"].astype(str).to_numpy(),
-                "unit_kind": ["run" if ".sputter" in p else "charge" for p in running["path"]],
-                "path": running["path"].astype(str).to_numpy(),
-                "in_wip": True, "disposition": "wip"})
-            batches = pd.concat([batches, extra], ignore_index=True)
-    if "path" in batches and "start_s" in batches:
-        # Which batches ran on a PLC (the rest are the simulated warm-up or simulated tools).
-        batches["live_equipment"] = (batches["path"].isin(session.stations())
-                                     & (batches["start_s"] >= session.live_from))
-    out = write_run(folder, cfg=session.cfg, seed=opts.seed, days=result.days,
-                    tables={"batches": batches, "events": result.events,
-                            "states": result.states, "shares": result.shares,
-                            "trajectories": traj},
-                    summary=result.summary, command="run",
-                    extra={"live": {"time_factor": opts.time_factor, "hours": opts.hours,
-                                    "emulated": opts.emulate, "emulators": emulators,
-                                    "live_stations": session.stations(),
-                                    "twin_server": session.twin_url,
-                                    "interrupted": interrupted, "gaps": gaps}})
-    write_table(out / "gateway_events.parquet", pd.DataFrame(
-        events or {"kind": [], "endpoint": [], "time": [], "detail": []}))
-    plant = session.plant
-    if plant is not None and plant.ctx.control is not None:
-        plant.ctx.control.write_audit(out)
-    return out

@@ -89,6 +89,8 @@ class Gateway:
         self._samples: asyncio.Queue[Sample] = asyncio.Queue(maxsize=queue_size)
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue(maxsize=10_000)
         self._event_log: deque[GatewayEvent] = deque(maxlen=10_000)
+        #: Events logged in all (the bounded log keeps the newest; a journal takes the rest).
+        self.events_logged = 0
         self._latest: dict[str, Sample] = {}
         self._gaps: list[Gap] = []
         self.dropped_samples = 0
@@ -297,6 +299,7 @@ class Gateway:
         """Called by workers: log and enqueue an event (oldest dropped when full)."""
         log.info("opcua %s %s %s", event.endpoint, event.kind, event.detail)
         self._event_log.append(event)
+        self.events_logged += 1
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(event)

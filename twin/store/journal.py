@@ -1,0 +1,317 @@
+"""The live twin's journal: its system of record, an SQLite database in the run folder.
+
+A live run appends what it sees and decides to ``RUN_DIR/journal.sqlite`` as it happens
+(WAL mode, ``synchronous=FULL``: a committed record survives the process being killed and the
+machine losing power): every audit record (proposals, decisions, setpoint writes, calibration
+outcomes, holds), committed *before* the control loop returns to the code that acts on it;
+the batch rows as they change; the historian's state intervals and events; PV trajectory
+rows (chunks of a running batch, whole records of finished ones); the gateway's events and
+gaps; the run's configuration, seed and options.
+
+The run folder's tables are exported from the journal (:func:`export`): at the end of a run,
+on Ctrl-C, and by ``anode-twin export RUN_DIR`` after a crash. A torn last write (the process
+killed mid-commit) is not in the database: SQLite's WAL recovery rolls back to the last
+committed transaction when the file is next opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin.control.audit import AuditBuffer, AuditRecord
+from twin.errors import UsageError
+
+JOURNAL_FILE = "journal.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units(unit_id TEXT PRIMARY KEY, ord INTEGER NOT NULL,
+                                 row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intervals(seq INTEGER PRIMARY KEY, path TEXT, state TEXT,
+                                     start_s REAL, end_s REAL, batch_id TEXT);
+CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, time_s REAL, path TEXT, event TEXT,
+                                  batch_id TEXT, detail TEXT);
+CREATE TABLE IF NOT EXISTS open_states(path TEXT PRIMARY KEY, ord INTEGER, state TEXT,
+                                       since_s REAL, batch_id TEXT);
+CREATE TABLE IF NOT EXISTS trajectory(seq INTEGER PRIMARY KEY, batch_id TEXT, path TEXT,
+                                      time_s REAL, signal TEXT, value REAL,
+                                      complete INTEGER);
+CREATE TABLE IF NOT EXISTS partial(batch_id TEXT, path TEXT, time_s REAL, signal TEXT,
+                                   value REAL);
+CREATE TABLE IF NOT EXISTS gateway(seq INTEGER PRIMARY KEY, kind TEXT, endpoint TEXT,
+                                   time REAL, detail TEXT);
+"""
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a record (numpy scalars as numbers; NaN kept as NaN)."""
+    return json.dumps(value, default=_default, allow_nan=True)
+
+
+class Journal:
+    """Append-only journal of one live run (see the module notes).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (``RUN_DIR/journal.sqlite``).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit (isolation_level None): each statement outside an explicit transaction
+        # is its own committed transaction; bulk syncs open one with BEGIN.
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        self._rows: dict[str, str] = {}
+        self._n_iv = self._count("intervals")
+        self._n_ev = self._count("events")
+        self._n_gw = self._count("gateway")
+        self._n_units = self._count("units")
+        self._states: dict[str, tuple[Any, ...]] = {}
+
+    def _count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the database and close."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self.db.close()
+
+    # -- what happens ------------------------------------------------------------------------
+    def put_meta(self, key: str, value: Any) -> None:
+        """Set one metadata entry (JSON), committed."""
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                        (key, dumps(value)))
+
+    def audit(self, record: Mapping[str, Any]) -> None:
+        """Append one audit record, committed (synchronously) before this returns."""
+        self.db.execute("INSERT INTO audit(record) VALUES(?)", (dumps(dict(record)),))
+
+    def sync(self, *, units: Iterable[tuple[str, Mapping[str, Any]]] = (),
+             historian: Any = None, gateway_events: Sequence[Any] = (),
+             gateway_total: int = 0, partial: Mapping[str, tuple[str, list[tuple[float, str,
+                                                                                  float]]]]
+             | None = None) -> None:
+        """Append what changed since the last sync, in one transaction.
+
+        Parameters
+        ----------
+        units : iterable of (unit_id, row)
+            Every unit's current batch row, in creation order (only changed rows are written).
+        historian : Historian, optional
+            The plant's historian (new closed intervals and events are appended; the open
+            states are kept as a snapshot).
+        gateway_events : sequence
+            The gateway's recent events (a bounded log) and ``gateway_total``: how many it has
+            logged in all (the ones not yet journaled are its tail).
+        partial : mapping, optional
+            Per station: (batch_id, rows) of the batch running on it now (its record so far).
+        """
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for uid, row in units:
+                text = dumps(row)
+                if self._rows.get(uid) == text:
+                    continue
+                if uid not in self._rows:
+                    known = db.execute("SELECT ord FROM units WHERE unit_id=?",
+                                       (uid,)).fetchone()
+                    ordn = known[0] if known else self._n_units
+                    if not known:
+                        self._n_units += 1
+                else:
+                    ordn = None
+                if ordn is None:
+                    db.execute("UPDATE units SET row=? WHERE unit_id=?", (text, uid))
+                else:
+                    db.execute("INSERT OR REPLACE INTO units(unit_id, ord, row) VALUES(?,?,?)",
+                               (uid, ordn, text))
+                self._rows[uid] = text
+            if historian is not None:
+                self._sync_historian(historian)
+            new = gateway_total - self._n_gw
+            if new > 0:
+                tail = list(gateway_events)[-new:] if new <= len(gateway_events) else \
+                    list(gateway_events)
+                db.executemany("INSERT INTO gateway(kind, endpoint, time, detail) "
+                               "VALUES(?,?,?,?)", [(e.kind, e.endpoint, float(e.time),
+                                                    str(e.detail)) for e in tail])
+                self._n_gw = gateway_total
+            if partial is not None:
+                db.execute("DELETE FROM partial")
+                db.executemany("INSERT INTO partial VALUES(?,?,?,?,?)",
+                               [(bid, path, float(t), sig, float(v))
+                                for path, (bid, rows) in partial.items()
+                                for t, sig, v in rows])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _sync_historian(self, h: Any) -> None:
+        db = self.db
+        n = len(h._iv_path)
+        if n > self._n_iv:
+            db.executemany("INSERT INTO intervals(path, state, start_s, end_s, batch_id) "
+                           "VALUES(?,?,?,?,?)",
+                           zip(h._iv_path[self._n_iv:n], h._iv_state[self._n_iv:n],
+                               h._iv_start[self._n_iv:n], h._iv_end[self._n_iv:n],
+                               h._iv_batch[self._n_iv:n], strict=True))
+            self._n_iv = n
+        m = len(h._ev_time)
+        if m > self._n_ev:
+            db.executemany("INSERT INTO events(time_s, path, event, batch_id, detail) "
+                           "VALUES(?,?,?,?,?)",
+                           zip(h._ev_time[self._n_ev:m], h._ev_path[self._n_ev:m],
+                               h._ev_event[self._n_ev:m], h._ev_batch[self._n_ev:m],
+                               h._ev_detail[self._n_ev:m], strict=True))
+            self._n_ev = m
+        for i, (path, cur) in enumerate(h._state.items()):
+            snap = (i, cur[0], float(cur[1]), cur[2])
+            if self._states.get(path) != snap:
+                db.execute("INSERT OR REPLACE INTO open_states VALUES(?,?,?,?,?)",
+                           (path, *snap))
+                self._states[path] = snap
+
+    def trajectory(self, df: pd.DataFrame) -> None:
+        """Append one batch's kept PV record (``_trajectory`` rows), committed."""
+        if df.empty:
+            return
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO trajectory(batch_id, path, time_s, signal, value, complete) "
+            "VALUES(?,?,?,?,?,?)",
+            zip(df["batch_id"].astype(str), df["path"].astype(str),
+                df["time_s"].astype(float), df["signal"].astype(str),
+                df["value"].astype(float), df["complete"].astype(bool).astype(int),
+                strict=True))
+        self.db.execute("COMMIT")
+
+
+# -- reading it back -----------------------------------------------------------------------------
+def open_journal(run_dir: str | Path) -> sqlite3.Connection:
+    """The journal of a run folder, read-only (one-line error when there is none)."""
+    path = Path(run_dir) / JOURNAL_FILE
+    if not path.is_file():
+        raise UsageError(f"{run_dir}: no {JOURNAL_FILE} (not a live run's folder, or the "
+                         "twin was stopped before it started)")
+    # Opened read-write so that SQLite can recover a WAL left by a killed writer.
+    return sqlite3.connect(path)
+
+
+def read_meta(db: sqlite3.Connection) -> dict[str, Any]:
+    """Every metadata entry."""
+    return {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+
+
+def read_audit_records(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The audit records in the order they were committed."""
+    return [json.loads(r) for (r,) in db.execute("SELECT record FROM audit ORDER BY seq")]
+
+
+def read_units(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The batch rows in unit creation order."""
+    return [json.loads(r) for (r,) in db.execute("SELECT row FROM units ORDER BY ord")]
+
+
+def read_historian(db: sqlite3.Connection, historian: Any) -> float:
+    """Fill an empty Historian from the journal; return the last time it knew, s."""
+    for path, state, start, end, batch in db.execute(
+            "SELECT path, state, start_s, end_s, batch_id FROM intervals ORDER BY seq"):
+        cur = historian._state.setdefault(path, [state, start, batch, None])
+        cur[0], cur[1], cur[2] = state, start, batch
+        historian._close(cur, path, end)
+        cur[1] = end
+    last = 0.0
+    for t, path, event, batch, detail in db.execute(
+            "SELECT time_s, path, event, batch_id, detail FROM events ORDER BY seq"):
+        historian.event(t, path, event, batch, detail)
+        last = t
+    states = list(db.execute("SELECT path, state, since_s, batch_id FROM open_states "
+                             "ORDER BY ord"))
+    for path, state, since, batch in states:
+        cur = historian._state.get(path)
+        if cur is None:
+            historian._state[path] = [state, since, batch, None]
+        else:
+            cur[0], cur[1], cur[2] = state, since, batch
+        last = max(last, since)
+    return last
+
+
+def read_trajectories(db: sqlite3.Connection, *, with_partial: bool) -> pd.DataFrame:
+    """The kept PV records; with ``with_partial`` also the running batches' records so far
+    (``complete`` False), for batches that have no kept record."""
+    df = pd.read_sql_query("SELECT batch_id, path, time_s, signal, value, complete "
+                           "FROM trajectory ORDER BY seq", db)
+    df["complete"] = df["complete"].astype(bool)
+    if with_partial:
+        part = pd.read_sql_query("SELECT batch_id, path, time_s, signal, value FROM partial",
+                                 db)
+        part = part[~part["batch_id"].isin(df["batch_id"])]
+        if len(part):
+            part["complete"] = False
+            df = pd.concat([df, part], ignore_index=True)
+    return df.astype({"batch_id": str, "path": str, "time_s": float, "signal": str,
+                      "value": float, "complete": bool})
+
+
+def read_gateway(db: sqlite3.Connection) -> pd.DataFrame:
+    """The gateway's events."""
+    return pd.read_sql_query("SELECT kind, endpoint, time, detail FROM gateway ORDER BY seq",
+                             db)
+
+
+def finite(x: float) -> float | None:
+    """JSON-friendly number (None for NaN)."""
+    return x if math.isfinite(x) else None
+
+
+class JournalAuditBuffer(AuditBuffer):
+    """The control loops' audit sink in a live run: each record is kept in memory (the loops
+    read decisions from it) and committed to the journal before :meth:`record` returns, so
+    that a record is durable before the action it records is taken."""
+
+    def __init__(self, journal: Journal, records: Sequence[AuditRecord] = ()) -> None:
+        super().__init__()
+        self.journal = journal
+        for rec in records:  # what the warm-up recorded before the journal was attached
+            self.record(rec)
+
+    def record(self, rec: AuditRecord) -> None:
+        """Commit ``rec`` to the journal, then keep it."""
+        entry = {"time_utc": dt.datetime.now(dt.timezone.utc).isoformat(
+            timespec="milliseconds"), **asdict(rec)}
+        entry["before"], entry["after"] = dict(rec.before), dict(rec.after)
+        self.journal.audit(entry)
+        super().record(rec)
