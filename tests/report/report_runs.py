@@ -1,10 +1,11 @@
 """Builders of real run folders for the report tests: Parquet, run.json, config, audit trail.
 
-The folders follow the report's input contract (twin/report/data.py) with the column names
-the plant model writes (``unit_id``, ``unit_kind``, ``parent_ids``, ``phases_mass_frac``,
-``sp_*``/``actual_*_mean``, ``pred_oxide_*``, ``measured_oxide_nm``). Tests pass oxide fields by
-the report's canonical names (``oxide_mean_nm``, ``measured_nm`` ...); :func:`charge` renames
-them to the plant's names so that the loader's aliasing is exercised too.
+The batch tables are the batch record of twin/store/schema.py, written by the run store
+(``unit_id``, ``unit_kind``, ``parent_ids``, ``phases_mass_frac``, ``sp_*``/``actual_*_mean``,
+``pred_oxide_*``, ``vm_lower_nm``/``vm_upper_nm``, ``measured_oxide_nm``, the ``rel_*``
+release evidence). Tests pass a charge's oxide fields by short names (``oxide_mean_nm``,
+``measured_nm``, ``status`` ...): :func:`charge` turns them into the schema's columns and adds
+the release evidence the plant records with them (test shorthand; the report has no aliases).
 """
 
 from __future__ import annotations
@@ -20,19 +21,25 @@ import pandas as pd
 
 from twin.config import load_plant
 from twin.control.audit import AuditRecord, AuditTrail
+from twin.plant.release import Evidence
+from twin.store.runfolder import write_batches
 
 HOUR = 3600.0
 FIXED_NOW = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
 
 
+#: Required columns of a finished unit whose disposition the test leaves open.
+DONE: dict[str, Any] = {"alloy": "Si80Ti20", "in_wip": False, "disposition": ""}
+
+
 def heat_and_lots(i: int, t0: float) -> list[dict[str, Any]]:
     """One melt heat with two mill lots (phases on the heat, particle size on the lots)."""
     heat = {"unit_id": f"H{i:06d}", "unit_kind": "heat", "parent_ids": "", "path":
-            "line1.melter1", "start_s": t0, "end_s": t0 + HOUR, "mass_kg": 58.0,
-            "wt_Si": 0.8, "wt_Ti": 0.2, "phases_mass_frac": "Si:0.7300;TiSi2:0.2700"}
+            "line1.melter1", "start_s": t0, "end_s": t0 + HOUR, "mass_kg": 58.0, **DONE,
+            "phases_mass_frac": "Si:0.7300;TiSi2:0.2700"}
     lots = [{"unit_id": f"L{2 * i + k:06d}", "unit_kind": "lot", "parent_ids": heat["unit_id"],
              "path": f"line1.mill{k + 1}", "start_s": t0 + HOUR, "end_s": t0 + 9 * HOUR,
-             "mass_kg": 29.0, "d50_um": 2.1 + 0.1 * k, "ssa_m2_g": 4.5,
+             "mass_kg": 29.0, **DONE, "d50_um": 2.1 + 0.1 * k, "ssa_m2_g": 4.5,
              "amorphous_frac": 0.41, "media_pickup_wt_pct": 0.4, "oxygen_wt_pct": 1.2}
             for k in range(2)]
     return [heat, *lots]
@@ -43,8 +50,8 @@ def charge(i: int, t0: float, **oxide: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "unit_id": f"C{i:06d}", "unit_kind": "charge",
         "parent_ids": f"L{2 * i:06d},L{2 * i + 1:06d}", "path": "line1.oxidizer1",
-        "start_s": t0 + 10 * HOUR, "end_s": t0 + 13 * HOUR, "mass_kg": 58.0,
-        "step_status": "ok", "sp_start_c": 25.0, "sp_hold_c": 850.0, "sp_ramp_c_per_min": 10.0,
+        "start_s": t0 + 10 * HOUR, "end_s": t0 + 13 * HOUR, "mass_kg": 58.0, **DONE,
+        "status": "ok", "sp_start_c": 25.0, "sp_hold_c": 850.0, "sp_ramp_c_per_min": 10.0,
         "sp_hold_min": 30.0, "sp_cool_c_per_min": 15.0, "sp_po2_atm": 0.21,
         "sp_ph2o_atm": 0.02, "actual_hold_c_mean": 852.5, "actual_hold_band_min": 30.0,
         "actual_po2_atm_mean": 0.214, "actual_ph2o_atm_mean": 0.02, "actual_max_c": 856.0,
@@ -53,19 +60,25 @@ def charge(i: int, t0: float, **oxide: Any) -> dict[str, Any]:
         "vm_reliability": 0.9, "vm_model_version": "vm-1.0", "measured_nm": np.nan,
     }
     row.update(oxide)
-    return {PLANT_NAMES.get(k, k): v for k, v in row.items()}
+    # The release evidence the plant records with the prediction (Evidence.columns), taken
+    # from the short names (Evidence.from_row reads them when a row has no rel_* columns).
+    evidence = Evidence.from_row(row).columns()
+    out = {PLANT_NAMES.get(k, k): v for k, v in row.items()}
+    return {**out, **{k: v for k, v in evidence.items() if k not in oxide}}
 
 
-#: Canonical report names -> the names the plant model writes.
+#: Short names the tests use -> the batch record's columns (twin/store/schema.py).
 PLANT_NAMES = {"oxide_mean_nm": "pred_oxide_mean_nm", "oxide_p5_nm": "pred_oxide_p5_nm",
                "oxide_p95_nm": "pred_oxide_p95_nm", "measured_nm": "measured_oxide_nm",
-               "oxide_within_50_share": "pred_within_50pct_share", "status": "step_status"}
+               "oxide_pi_low_nm": "vm_lower_nm", "oxide_pi_high_nm": "vm_upper_nm",
+               "oxide_within_50_share": "pred_within_50pct_share", "status": "step_status",
+               "gap_s": "data_gap_s"}
 
 
 def roll(i: int, t0: float) -> dict[str, Any]:
     return {"unit_id": f"R{i:06d}", "unit_kind": "roll", "parent_ids": f"C{i:06d}",
             "path": "line1.coater1", "start_s": t0 + 14 * HOUR, "end_s": t0 + 15 * HOUR,
-            "mass_kg": 58.0}
+            "mass_kg": 58.0, **DONE}
 
 
 def write_run(path: Path, units: Iterable[Mapping[str, Any]], *,
@@ -76,7 +89,7 @@ def write_run(path: Path, units: Iterable[Mapping[str, Any]], *,
     """Write a run folder; ``audit=None`` leaves the audit trail out; ``overrides``
     (``key=value``) change the plant file written beside it."""
     path.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(list(units)).to_parquet(path / "batches.parquet", index=False)
+    write_batches(path / "batches.parquet", pd.DataFrame(list(units)))
     pd.DataFrame({"time_s": [0.0], "path": ["line1.melter1"], "event": ["state:working"],
                   "batch_id": ["H000001"], "detail": [""]}).to_parquet(
         path / "events.parquet", index=False)

@@ -72,7 +72,7 @@ def test_every_finished_charge_is_assessed_with_genealogy(real_run: Path) -> Non
     res = write_reports(real_run)
     assert len(res.assessments) == len(ids)
     for a in res.assessments:
-        kinds = {u.get("kind") for u in run.ancestors(a.batch_id)}
+        kinds = {u.get("unit_kind") for u in run.ancestors(a.batch_id)}
         assert {"lot", "heat"} <= kinds
         assert a.composition is not None and a.phases
         # Never released on missing or unreliable data: a release needs a lab value or a

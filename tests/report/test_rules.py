@@ -18,6 +18,7 @@ from twin.control.audit import AuditRecord
 from twin.report import assess, load_run
 from twin.report.data import RunData, normalise_units
 from twin.plant.release import ReleaseRules
+from twin.report.rules import _check_composition
 
 NAN = float("nan")
 
@@ -33,9 +34,9 @@ def test_nominal_batch_is_released_with_traceable_genealogy(make_run: Callable[.
     assert a.decision.status == "released" and a.decision.rule == "ALL-PASS"
     assert a.decision.plant == "release"
     run = load_run(make_run([{}], name="g"))
-    kinds = [u["kind"] for u in run.ancestors("C000001")]
+    kinds = [u["unit_kind"] for u in run.ancestors("C000001")]
     assert kinds == ["lot", "lot", "heat"]
-    assert [u["batch_id"] for u in run.children("C000001")] == ["R000001"]
+    assert [u["unit_id"] for u in run.children("C000001")] == ["R000001"]
     assert a.inherited["phases_mass_frac"] == "H000001"  # phases come from the melt heat
 
 
@@ -75,7 +76,6 @@ def test_missing_or_unreliable_data_is_held(make_run: Callable[..., Path],
 
 
 @pytest.mark.parametrize(("oxide", "rule"), [
-    ({"wt_Cr": 0.01, "wt_Si": 0.79}, "MAT-COMPOSITION"),          # Cr is not allowed
     ({"phases_mass_frac": "TiSi2:1.0"}, "MAT-PHASE"),            # no free Si phase
     ({"parent_ids": "L000002,L999999"}, "ID-GENEALOGY"),
     ({"status": "gap", "gap_s": 120.0, "measured_nm": 8.0}, "DATA-RECORD"),
@@ -87,6 +87,13 @@ def test_what_the_plant_does_not_see_is_a_review_flag(make_run: Callable[..., Pa
     assert a.decision.status == "released" and a.decision.plant == "release"
     flagged = [c for c in a.checks if c.review]
     assert rule in {c.rule for c in flagged} and a.exception
+
+
+def test_element_not_allowed_is_a_composition_failure() -> None:
+    # The composition is the configuration's alloy with the mill lots' pickup; an element
+    # outside the allowed set (Cr here) fails the check (a review flag, not a plant decision).
+    check = _check_composition({"Si": 0.79, "Ti": 0.2, "Cr": 0.01})
+    assert (check.rule, check.outcome) == ("MAT-COMPOSITION", "fail") and "Cr" in check.detail
 
 
 def test_amorphous_missing_everywhere_is_flagged(tmp_path: Path) -> None:
@@ -262,9 +269,6 @@ def test_release_needs_trustworthy_in_spec_thickness(mean: float, lo: float, hi:
 
 def test_nominal_composition_with_milling_pickup(tmp_path: Path) -> None:
     units = campaign_units([{}])
-    for u in units:
-        u.pop("wt_Si", None)
-        u.pop("wt_Ti", None)
     a = assess(load_run(write_run(tmp_path / "r", units)), "C000001")
     assert a.decision.status == "released"
     assert a.composition is not None and "pickup" in a.composition_source

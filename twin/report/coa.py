@@ -67,8 +67,8 @@ def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str
             "batches_sha256": _sha256(run.run_dir / "batches.parquet"),
         },
         "genealogy": [{
-            "unit_id": str(u["batch_id"]),
-            "kind": str(u.get("kind") or "") or None,
+            "unit_id": str(u["unit_id"]),
+            "kind": str(u.get("unit_kind") or "") or None,
             "equipment": _text(u.get("path")),
             "parents": parents_of(u),
             "start_s": as_float(u.get("start_s")),
@@ -79,10 +79,10 @@ def certificate(run: RunData, a: Assessment, generated: dt.datetime) -> dict[str
             "composition_wt": dict(a.composition) if a.composition else None,
             "composition_source": a.composition_source or None,
             "phases_mass_frac": dict(a.phases) if a.phases else None,
-            "amorphous_fraction": as_float(r.get("amorphous_fraction")),
+            "amorphous_fraction": as_float(r.get("amorphous_frac")),
             "d50_um": as_float(r.get("d50_um")),
-            "surface_area_m2_g": as_float(r.get("surface_area_m2_g")),
-            "film_thickness_nm": as_float(r.get("film_thickness_nm")),
+            "surface_area_m2_g": as_float(r.get("ssa_m2_g")),
+            "film_thickness_nm": as_float(r.get("pred_film_nm")),
             # The oxidised product: what the layer adds to the alloy (from the predicted
             # layer and the BET surface), and the oxygen the lab measured.
             "oxidised_composition_wt": composition_text(r.get("pred_composition_wt")),

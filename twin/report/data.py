@@ -3,36 +3,33 @@
 A run folder of ``anode-twin simulate`` or ``anode-twin run`` holds (``*`` = required):
 
 ``batches.parquet`` *
-    One row per unit of material (``heat``, ``lot``, ``charge``, ``roll``, ``run``, ``sheet``)
-    or one row per release unit. Columns used (aliases in :data:`ALIASES` are renamed to these):
+    One row per unit of material (``heat``, ``lot``, ``charge``, ``roll``, ``run``, ``sheet``),
+    the batch record of :mod:`twin.store.schema`: the report reads its columns by their schema
+    names and nothing else (a column the schema does not know is left out; a column it lacks
+    is read as missing). A table without a required column (:data:`~twin.store.schema.REQUIRED`:
+    ``unit_id``, ``unit_kind``, ``parent_ids``, ...) is refused with a one-line error naming
+    the file and the column. The report reads, among others:
 
-    * identity: ``batch_id`` *, ``kind``, ``parents`` (list or comma-separated IDs), ``path``
-      (equipment), ``start_s``, ``end_s``, ``mass_kg``, ``alloy``, ``form``;
-    * composition: ``composition_json`` (``{"Si": 0.8, ...}`` mass fractions) or one column per
-      element ``wt_<El>`` / ``<El>_wt``;
-    * phases: ``phases_json`` or ``phase_<name>_frac`` columns; ``amorphous_fraction``;
-    * size: ``d50_um``, ``surface_area_m2_g`` (powder); ``film_thickness_nm`` (thin film);
-    * recipe against actual: ``sp_<x>`` (setpoint sent, after any controller correction)
-      beside ``actual_<x>`` or ``actual_<x>_mean`` (``actual_hold_band_min`` for
-      ``hold_min``); the recipe itself is ``recipe_<x>`` or the configuration's recipe;
-    * oxide: ``oxide_mean_nm`` (predicted area-weighted mean), ``oxide_pi_low_nm`` /
-      ``oxide_pi_high_nm`` (prediction interval), ``oxide_p5_nm``, ``oxide_p95_nm``,
-      ``oxide_within_50_share``, ``vm_reliability`` (0..1), ``vm_model_version``
-      (the plant writes ``pred_oxide_*``; ``true_*`` columns are the simulator's hidden
-      truth and are never read),
-      ``measured_nm`` (lab; NaN when not sampled), ``measured_at_s``, ``oxide_material``;
-    * milling pickup on lots: ``media_pickup_wt_pct`` (Fe from steel, Zr from ZrO2 media),
-      ``oxygen_wt_pct``;
-    * status: ``status`` (``ok``/``aborted``/``gap``), ``gap_s`` or ``data_gap``, ``fault``,
-      ``disposition``, ``disposition_rule``, ``disposition_reason`` (the plant model's
-      decision), ``vm_contradicted``, ``vm_lab_sigma``;
+    * identity and genealogy: ``unit_id``, ``unit_kind``, ``parent_ids``, ``path``,
+      ``start_s``, ``end_s``, ``mass_kg``;
+    * material: ``phases_mass_frac``, ``amorphous_frac``, ``d50_um``, ``ssa_m2_g`` (powder),
+      ``pred_film_nm`` (thin film), the mill lots' ``media_pickup_wt_pct`` and
+      ``oxygen_wt_pct`` (the composition is the configuration's alloy with that pickup);
+    * recipe against actual: ``sp_<x>`` beside ``actual_<x>`` or ``actual_<x>_mean``
+      (``actual_hold_band_min`` for ``hold_min``);
+    * oxide: ``pred_oxide_mean_nm``, ``vm_lower_nm`` / ``vm_upper_nm`` (prediction interval),
+      ``pred_oxide_p5_nm``, ``pred_oxide_p95_nm``, ``pred_within_50pct_share``,
+      ``vm_reliability``, ``vm_model_version``, ``measured_oxide_nm`` (lab; NaN when not
+      measured); the ``true_*`` columns are the simulator's hidden truth and are never read;
+    * status: ``step_status``, ``step_fault``, ``data_gap_s``, ``live_equipment``,
+      ``disposition``, ``disposition_rule``, ``disposition_reason``;
     * release evidence: the ``rel_*`` columns of :class:`twin.plant.release.Evidence` (what
       the plant decided on; the report takes the same decision from them with the run's
       plant file, :mod:`twin.report.rules`).
 ``run.json``
     Metadata: ``seed``, ``command`` (``simulate``/``run``), ``start_utc`` (wall time of t = 0).
 resolved configuration
-    ``config.json`` / ``config.toml`` / ``plant.toml`` ... (a :class:`PlantConfig`).
+    ``config.json`` / ``config.toml`` (a :class:`PlantConfig`).
 ``events.parquet``, ``states.parquet``
     Historian tables (``time_s, path, event, batch_id, detail``; ``path, state, start_s,
     end_s, batch_id``).
@@ -40,7 +37,7 @@ resolved configuration
     The controller's append-only audit trail (:mod:`twin.control.audit`).
 ``trajectories.parquet``
     Process-value trajectories, long (``batch_id, time_s, signal, value``) or wide
-    (``batch_id, time_s, <signal>...``); live runs only.
+    (``batch_id, time_s, <signal>...``).
 
 Optional tables that are absent load as ``None`` and are named in :attr:`RunData.missing`;
 the rules decide whether their absence holds a batch.
@@ -59,53 +56,14 @@ import pandas as pd
 from pydantic import ValidationError
 
 from twin.config.load import read_toml
-from twin.config.schema import ALLOYING_ELEMENTS, BASE_ELEMENTS, PlantConfig
+from twin.config.schema import PlantConfig
 from twin.control.audit import AUDIT_FILE, read_audit, verify_audit
 from twin.errors import ConfigError, TwinError, UsageError
+from twin.store.schema import SchemaError, conform, missing_required
 
-ELEMENTS: frozenset[str] = ALLOYING_ELEMENTS | BASE_ELEMENTS | {
-    "O", "C", "N", "H", "Cr", "Al", "Ca", "Na", "K", "P", "S", "B", "Zn", "Pb", "Nb", "Ta", "Y",
-    "Ge", "Ag", "Au", "In", "Sb", "Bi", "La", "Ce", "Hf", "Li"}
-"""Symbols recognised in ``<El>_wt`` / ``wt_<El>`` columns (any other prefix is not an element)."""
-
-#: Canonical column -> accepted source names (first present wins).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "batch_id": ("id", "unit_id", "batch"),
-    "kind": ("unit_kind", "unit"),
-    "parents": ("parent_ids", "parents_ids"),
-    "path": ("station", "equipment", "station_path"),
-    "oxide_mean_nm": ("pred_oxide_mean_nm", "oxide_pred_mean_nm", "predicted_mean_nm",
-                      "pred_mean_nm", "vm_mean_nm", "predicted_thickness_nm", "oxide_predicted_nm"),
-    "oxide_pi_low_nm": ("vm_lower_nm", "pred_oxide_low_nm", "pred_oxide_pi_low_nm",
-                        "oxide_pred_low_nm",
-                        "pred_low_nm", "pi_low_nm", "vm_low_nm", "oxide_lower_nm",
-                        "lower_bound_nm"),
-    "oxide_pi_high_nm": ("vm_upper_nm", "pred_oxide_high_nm", "pred_oxide_pi_high_nm",
-                         "oxide_pred_high_nm",
-                         "pred_high_nm", "pi_high_nm", "vm_high_nm", "oxide_upper_nm",
-                         "upper_bound_nm"),
-    "oxide_p5_nm": ("pred_oxide_p5_nm", "vm_p5_nm", "p5_nm", "oxide_pred_p5_nm"),
-    "oxide_p95_nm": ("pred_oxide_p95_nm", "vm_p95_nm", "p95_nm", "oxide_pred_p95_nm"),
-    "oxide_within_50_share": ("pred_within_50pct_share", "vm_within_50pct_share",
-                              "oxide_uniformity_share",
-                              "uniformity_share", "oxide_within_50pct", "oxide_uniform_share"),
-    "vm_reliability": ("pred_reliability", "reliability", "prediction_reliability",
-                       "vm_reliability_score"),
-    "vm_model_version": ("pred_model_version", "model_version", "vm_version"),
-    "measured_nm": ("measured_oxide_nm", "oxide_measured_nm", "lab_thickness_nm",
-                    "measured_thickness_nm", "lab_nm"),
-    "measured_at_s": ("lab_time_s", "measured_s", "lab_at_s"),
-    "amorphous_fraction": ("amorphous_si_fraction", "amorphous_frac", "amorphous_share"),
-    "d50_um": ("particle_d50_um", "psd_d50_um"),
-    "surface_area_m2_g": ("ssa_m2_g", "specific_surface_m2_g", "bet_m2_g"),
-    "film_thickness_nm": ("film_nm", "film_thickness_actual_nm", "pred_film_nm"),
-    "status": ("step_status",),
-    "gap_s": ("data_gap_s", "gaps_s"),
-}
-
-TRAJECTORY_FILES = ("trajectories.parquet", "pv.parquet", "pv_trajectories.parquet")
-CONFIG_FILES = ("config.json", "config.toml", "plant.toml", "resolved_config.toml",
-                "resolved.toml", "plant.json", "config_resolved.toml")
+TRAJECTORY_FILES = ("trajectories.parquet",)
+#: The resolved configuration the run store writes (twin.store.runfolder), JSON first.
+CONFIG_FILES = ("config.json", "config.toml")
 #: Unit kinds a release is made on: the oxidation charge (powder) or sputter run (thin film).
 RELEASE_KINDS = ("charge", "run")
 
@@ -119,7 +77,8 @@ class RunData:
     run_dir : Path
         The folder.
     units : pandas.DataFrame
-        Every unit row, canonical columns, ``batch_id`` as string.
+        Every unit row in schema form (:func:`twin.store.schema.conform`, every schema
+        column present).
     meta : dict
         ``run.json`` (empty when absent).
     config : PlantConfig or None
@@ -155,26 +114,27 @@ class RunData:
         order = [c for c in ("end_s", "start_s") if c in u]
         if order:
             u = u.sort_values(order, kind="stable", na_position="last")
-        return [str(b) for b in u["batch_id"]]
+        return [str(b) for b in u["unit_id"]]
 
     def in_process_ids(self) -> list[str]:
         """Release units still in process at the end of the run (no finished step)."""
         u = self._release_rows()
-        return [str(b) for b in u[u["end_s"].isna()]["batch_id"]] if "end_s" in u else []
+        return [str(b) for b in u[u["end_s"].isna()]["unit_id"]]
 
     def _release_rows(self) -> pd.DataFrame:
         u = self.units
-        if "kind" in u and u["kind"].isin(RELEASE_KINDS).any():
-            u = u[u["kind"].isin(RELEASE_KINDS)]
+        release = u["unit_kind"].isin(RELEASE_KINDS).fillna(False).astype(bool)
+        if release.any():
+            u = u[release]
         return u
 
     def unit(self, batch_id: str) -> dict[str, Any]:
-        """The row of ``batch_id`` as a dict with canonical keys (NaN/None for no data)."""
-        rows = self.units[self.units["batch_id"] == batch_id]
+        """The row of ``batch_id`` as a dict keyed by schema column (NaN/None for no data)."""
+        rows = self.units[self.units["unit_id"] == batch_id]
         if rows.empty:
             raise UsageError(f"{self.run_dir}: unknown batch id {batch_id!r} "
                              f"({_known(self.release_ids())})")
-        return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
+        return _row(rows.iloc[0].to_dict())
 
     def material(self, batch_id: str) -> tuple[dict[str, Any], dict[str, str]]:
         """The unit row with material fields it lacks taken from its nearest ancestor.
@@ -188,7 +148,7 @@ class RunData:
             for key, value in anc.items():
                 if _is_material_key(key) and _empty(row.get(key)) and not _empty(value):
                     row[key] = value
-                    origin[key] = str(anc["batch_id"])
+                    origin[key] = str(anc["unit_id"])
         return row, origin
 
     def ancestors(self, batch_id: str) -> list[dict[str, Any]]:
@@ -202,9 +162,9 @@ class RunData:
                 if pid in seen:
                     continue
                 seen.add(pid)
-                rows = self.units[self.units["batch_id"] == pid]
-                row = ({str(k): v for k, v in rows.iloc[0].to_dict().items()} if not rows.empty
-                       else {"batch_id": pid, "kind": "", "_missing": True})
+                rows = self.units[self.units["unit_id"] == pid]
+                row = (_row(rows.iloc[0].to_dict()) if not rows.empty
+                       else {"unit_id": pid, "unit_kind": "", "_missing": True})
                 out.append(row)
                 nxt.extend(parents_of(row))
             frontier = nxt
@@ -212,11 +172,8 @@ class RunData:
 
     def children(self, batch_id: str) -> list[dict[str, Any]]:
         """Units made from ``batch_id`` (rolls of a charge, sheets of a run)."""
-        if "parents" not in self.units:
-            return []
-        mask = self.units["parents"].map(lambda p: batch_id in _split_ids(p))
-        return [{str(k): v for k, v in r.items()} for r in
-                self.units[mask].to_dict(orient="records")]
+        mask = self.units["parent_ids"].map(lambda p: batch_id in _split_ids(p)).astype(bool)
+        return [_row(r) for r in self.units[mask].to_dict(orient="records")]
 
     def batch_events(self, batch_id: str) -> pd.DataFrame | None:
         """Events of ``batch_id`` (None when the run has no events table)."""
@@ -242,7 +199,7 @@ class RunData:
         if self.config is None:
             return {}
         r = self.config.recipes
-        step = r.sputter if row.get("kind") == "run" else r.oxidation
+        step = r.sputter if row.get("unit_kind") == "run" else r.oxidation
         if step is None:
             return {}
         return {k: float(v) for k, v in step.model_dump().items()
@@ -257,7 +214,7 @@ class RunData:
         if self.config is None:
             return None, ""
         comp = dict(self.config.alloy.composition_wt)
-        lots = [a for a in self.ancestors(batch_id) if a.get("kind") == "lot"]
+        lots = [a for a in self.ancestors(batch_id) if a.get("unit_kind") == "lot"]
         mill = self.config.recipes.milling
         media = "Zr" if mill is not None and mill.media == "zro2" else "Fe"
         added: dict[str, float] = {}
@@ -281,11 +238,9 @@ class RunData:
 
     @property
     def form(self) -> str:
-        """``powder`` or ``thin_film`` (from the configuration, else the batch table)."""
+        """``powder`` or ``thin_film`` (from the configuration; ``unknown`` without one)."""
         if self.config is not None:
             return self.config.plant.form
-        if "form" in self.units and self.units["form"].notna().any():
-            return str(self.units["form"].dropna().iloc[0])
         return "unknown"
 
 
@@ -304,7 +259,8 @@ def load_run(run_dir: str | Path) -> RunData:
     Raises
     ------
     UsageError
-        The folder or its ``batches.parquet`` is missing or unreadable, or has no ``batch_id``.
+        The folder or its ``batches.parquet`` is missing or unreadable, or the batch table lacks
+        a required column of the schema (the message names the file and the column).
     """
     d = Path(run_dir)
     if not d.is_dir():
@@ -334,21 +290,25 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def normalise_units(df: pd.DataFrame, source: Path | str = "batches") -> pd.DataFrame:
-    """Rename aliases to canonical columns; ``batch_id`` and ``kind`` as strings."""
-    df = df.copy()
-    for canonical, names in ALIASES.items():
-        if canonical in df:
-            continue
-        found = next((n for n in names if n in df), None)
-        if found is not None:
-            df = df.rename(columns={found: canonical})
-    if "batch_id" not in df:
-        raise UsageError(f"{source}: no 'batch_id' column (columns: "
-                         f"{', '.join(map(str, df.columns[:12]))})")
-    df["batch_id"] = df["batch_id"].astype(str)
-    if "kind" in df:
-        df["kind"] = df["kind"].astype(str).str.lower()
-    return df.reset_index(drop=True)
+    """The batch table in schema form for the report: every schema column present (missing
+    values where the table has none), schema types, unknown columns left out.
+
+    Raises
+    ------
+    UsageError
+        The table lacks a required column, or a column's values do not fit its schema type
+        (one line naming ``source`` and the column).
+    """
+    missing = missing_required(df.columns)
+    if missing:
+        raise UsageError(f"{source}: no {missing[0]!r} column (a required column of the batch "
+                         "record, twin/store/schema.py)")
+    try:
+        units = conform(df, complete=True, unknown="drop")
+    except SchemaError as exc:
+        raise UsageError(f"{source}: {exc}") from None
+    units["unit_kind"] = units["unit_kind"].str.lower()
+    return units
 
 
 def normalise_trajectories(df: pd.DataFrame) -> pd.DataFrame:
@@ -367,41 +327,15 @@ def normalise_trajectories(df: pd.DataFrame) -> pd.DataFrame:
     return long.sort_values(["batch_id", "signal", "time_s"], kind="stable")
 
 
-def _json_fractions(raw: str) -> dict[str, float] | None:
-    """``{"name": fraction}`` from a JSON text column, or None when it is not such an object."""
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else None
-
-
-def composition_of(row: Mapping[str, Any]) -> dict[str, float] | None:
-    """Mass fractions of a unit row (``composition_json`` or per-element columns), or None."""
-    raw = row.get("composition_json")
-    if isinstance(raw, str) and raw.strip():
-        return _json_fractions(raw)
-    out: dict[str, float] = {}
-    for key, value in row.items():
-        el = _element_of(str(key))
-        if el is not None and is_number(value):
-            out[el] = out.get(el, 0.0) + float(value)
-    return out or None
-
-
 def phases_of(row: Mapping[str, Any]) -> dict[str, float] | None:
-    """Phase fractions of a unit row (``phases_json`` or ``phase_<name>_frac``), or None."""
-    raw = row.get("phases_json")
-    if isinstance(raw, str) and raw.strip():
-        return _json_fractions(raw)
-    packed = row.get("phases_mass_frac")  # "Si:0.7300;TiSi2:0.2700" (plant historian)
+    """Phase fractions of a unit row (``phases_mass_frac``: ``'Si:0.7300;TiSi2:0.2700'``), or
+    None."""
+    packed = row.get("phases_mass_frac")
     if isinstance(packed, str) and ":" in packed:
         pairs = [p.split(":", 1) for p in packed.split(";") if ":" in p]
         if all(is_number(v) for _, v in pairs):
             return {k.strip(): float(v) for k, v in pairs}
-    out = {str(k)[len("phase_"):-len("_frac")]: float(v) for k, v in row.items()
-           if str(k).startswith("phase_") and str(k).endswith("_frac") and is_number(v)}
-    return out or None
+    return None
 
 
 ACTUAL_NAMES: dict[str, tuple[str, ...]] = {"hold_min": ("hold_band_min",)}
@@ -437,7 +371,7 @@ def recipe_vs_actual(row: Mapping[str, Any], recipe: Mapping[str, float] | None 
 
 def parents_of(row: Mapping[str, Any]) -> list[str]:
     """Parent IDs of a unit row."""
-    return _split_ids(row.get("parents"))
+    return _split_ids(row.get("parent_ids"))
 
 
 def as_float(value: Any) -> float | None:
@@ -455,16 +389,22 @@ def is_number(value: Any) -> bool:
         return False
 
 
-MATERIAL_KEYS = frozenset({"composition_json", "phases_json", "phases_mass_frac", "free_phase",
-                           "free_phase_mass_frac", "alloy_phase", "amorphous_fraction", "alloy",
-                           "d50_um", "surface_area_m2_g", "pred_o_wt_pct",
-                           "pred_si_consumed_pct", "pred_composition_wt", "lab_o_wt_pct",
-                           "lab_method", "feed_oxygen_wt_pct"})
+#: Material columns a unit takes from its nearest ancestor when it has none itself (phases are
+#: recorded on the melt heat, particle size on the mill lot, ...).
+MATERIAL_KEYS = frozenset({"phases_mass_frac", "free_phase", "free_phase_mass_frac",
+                           "alloy_phase", "amorphous_frac", "alloy", "d50_um", "psd_gsd",
+                           "ssa_m2_g", "pred_o_wt_pct", "pred_si_consumed_pct",
+                           "pred_composition_wt", "lab_o_wt_pct", "lab_method",
+                           "feed_oxygen_wt_pct"})
 
 
 def _is_material_key(key: str) -> bool:
-    return (key in MATERIAL_KEYS or _element_of(key) is not None
-            or (key.startswith("phase_") and key.endswith("_frac")))
+    return key in MATERIAL_KEYS
+
+
+def _row(record: Mapping[Any, Any]) -> dict[str, Any]:
+    """A unit row as a dict: pandas' missing value of the nullable int/bool columns as None."""
+    return {str(k): (None if v is pd.NA else v) for k, v in record.items()}
 
 
 def _empty(value: Any) -> bool:
@@ -473,14 +413,6 @@ def _empty(value: Any) -> bool:
     if isinstance(value, float):
         return math.isnan(value)
     return isinstance(value, str) and not value.strip()
-
-
-def _element_of(key: str) -> str | None:
-    for cand in (key[3:] if key.startswith("wt_") else None,
-                 key[:-3] if key.endswith("_wt") else None):
-        if cand in ELEMENTS:
-            return cand
-    return None
 
 
 def _split_ids(value: Any) -> list[str]:

@@ -166,10 +166,10 @@ def _genealogy(run: RunData, a: Assessment) -> str:
     for u in chain:
         path = u.get("path") or next((u.get(k) for k in u if str(k).endswith("_path")
                                       and isinstance(u.get(k), str) and u.get(k)), None)
-        rows.append([str(u.get("kind") or "—"), str(u["batch_id"]), esc(path),
-                     ", ".join(_ids(u.get("parents"))) or "—", clock(run, u.get("start_s")),
+        rows.append([str(u.get("unit_kind") or "—"), str(u["unit_id"]), esc(path),
+                     ", ".join(_ids(u.get("parent_ids"))) or "—", clock(run, u.get("start_s")),
                      clock(run, u.get("end_s")), _plain(u.get("mass_kg"), "kg")])
-    missing = [u["batch_id"] for u in chain if u.get("_missing")]
+    missing = [u["unit_id"] for u in chain if u.get("_missing")]
     note = (f'<p class="no_data">Not in the batch record: {esc(", ".join(missing))}</p>'
             if missing else "")
     return ("<h2>Identity and genealogy</h2><p class=\"muted\">Melt heat → mill lots → "
@@ -203,12 +203,12 @@ def _material(run: RunData, a: Assessment) -> str:
     phases = a.phases or {}
     phase_rows = [[p, f"{f:.2%}"] for p, f in sorted(phases.items(), key=lambda kv: -kv[1])]
     r = a.row
-    props = [["amorphous fraction", _pct(r.get("amorphous_fraction"))]]
+    props = [["amorphous fraction", _pct(r.get("amorphous_frac"))]]
     if run.form == "thin_film":
-        props.append(["film thickness", _plain(r.get("film_thickness_nm"), "nm")])
+        props.append(["film thickness", _plain(r.get("pred_film_nm"), "nm")])
     else:
         props += [["particle size d50", _plain(r.get("d50_um"), "µm")],
-                  ["specific surface area", _plain(r.get("surface_area_m2_g"), "m²/g")],
+                  ["specific surface area", _plain(r.get("ssa_m2_g"), "m²/g")],
                   ["oxygen, predicted (from the layer and the surface)",
                    _plain(r.get("pred_o_wt_pct"), "wt %")],
                   ["oxygen, measured" + (f" ({r.get('lab_method')})"
@@ -312,9 +312,6 @@ def _element_role(el: str) -> str:
 
 
 def _oxide_material(row: Mapping[str, Any], comp: Mapping[str, float] | None) -> str:
-    given = row.get("oxide_material")
-    if isinstance(given, str) and given:
-        return given
     if comp:
         return "SiOx (silicon oxide)" if comp.get("Si", 0) > 0 else "SnOx (tin oxide)"
     return "no data"
@@ -336,7 +333,7 @@ def _pct(value: Any) -> str:
 
 
 def _ids(value: Any) -> list[str]:
-    return parents_of({"parents": value})
+    return parents_of({"parent_ids": value})
 
 
 def _kv(value: Any) -> str:

@@ -32,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from twin.config.schema import ALLOYING_ELEMENTS, BASE_ELEMENTS
 from twin.plant.release import (
     DECISIONS,
@@ -41,7 +43,7 @@ from twin.plant.release import (
     decide_recorded,
     prediction_alone,
 )
-from twin.report.data import RunData, as_float, composition_of, phases_of, recipe_vs_actual
+from twin.report.data import RunData, as_float, phases_of, recipe_vs_actual
 
 NON_METALS = frozenset({"O"})
 """Oxygen belongs to the oxide skin, not to the alloy; it is reported, not judged."""
@@ -148,9 +150,9 @@ def run_rules(run: RunData) -> ReleaseRules | None:
 def thickness_of(row: Mapping[str, Any], ev: Evidence, verdict: Verdict | None,
                  rules: ReleaseRules | None) -> Thickness:
     """The oxide numbers of a unit row and the basis the decision used."""
-    mean, lo, hi = (_num(row, k) for k in ("oxide_mean_nm", "oxide_pi_low_nm",
-                                           "oxide_pi_high_nm"))
-    measured = _num(row, "measured_nm")
+    mean, lo, hi = (_num(row, k) for k in ("pred_oxide_mean_nm", "vm_lower_nm",
+                                           "vm_upper_nm"))
+    measured = _num(row, "measured_oxide_nm")
     if measured is not None and measured <= 0:
         measured = None
     alone = rules is not None and prediction_alone(ev, rules)[0]
@@ -161,7 +163,7 @@ def thickness_of(row: Mapping[str, Any], ev: Evidence, verdict: Verdict | None,
     share = ev.within_50pct_share
     version = row.get("vm_model_version")
     rel = ev.reliability
-    return Thickness(mean, lo, hi, _num(row, "oxide_p5_nm"), _num(row, "oxide_p95_nm"),
+    return Thickness(mean, lo, hi, _num(row, "pred_oxide_p5_nm"), _num(row, "pred_oxide_p95_nm"),
                      share if math.isfinite(share) else None,
                      rel if math.isfinite(rel) else None,
                      str(version) if version is not None and str(version) not in ("", "nan")
@@ -186,9 +188,7 @@ def assess(run: RunData, batch_id: str) -> Assessment:
     Assessment
     """
     row, inherited = run.material(batch_id)
-    comp, comp_source = composition_of(row), "batch record"
-    if comp is None:
-        comp, comp_source = run.nominal_composition(batch_id)
+    comp, comp_source = run.nominal_composition(batch_id)
     gaps = _data_gaps(run, batch_id, row)
     audit = run.batch_audit(batch_id)
     audit_hold = audit is not None and bool((audit["kind"] == "hold").any())
@@ -199,7 +199,7 @@ def assess(run: RunData, batch_id: str) -> Assessment:
         # speak alone (the plant records the same as its VM's verdict).
         ev = replace(ev, vm_reliable=False,
                      vm_reasons=ev.vm_reasons or "held for the lab by the controller")
-    measured = _num(row, "measured_nm")
+    measured = _num(row, "measured_oxide_nm")
     verdict = decide_recorded(ev, measured, rules) if rules is not None else None
     th = thickness_of(row, ev, verdict, rules)
     deviations = _deviations(run, batch_id, row, th)
@@ -247,15 +247,15 @@ def plant_decision(verdict: Verdict | None, row: Mapping[str, Any]) -> Decision:
 
 def _check_genealogy(run: RunData, batch_id: str, row: Mapping[str, Any]) -> Check:
     title = "Identity and genealogy"
-    if run.form == "thin_film" or row.get("kind") == "run":
+    if run.form == "thin_film" or row.get("unit_kind") == "run":
         return Check("ID-GENEALOGY", title, "pass", f"sputter run {batch_id}", "flag")
-    kinds = [a.get("kind") for a in run.ancestors(batch_id) if not a.get("_missing")]
-    lost = [a["batch_id"] for a in run.ancestors(batch_id) if a.get("_missing")]
+    kinds = [a.get("unit_kind") for a in run.ancestors(batch_id) if not a.get("_missing")]
+    lost = [a["unit_id"] for a in run.ancestors(batch_id) if a.get("_missing")]
     if lost:
         return Check("ID-GENEALOGY", title, "no_data",
                      f"parent unit(s) not in the batch record: {', '.join(lost)}", "flag",
                      "complete genealogy record (parent units missing)")
-    if "kind" in row and row.get("kind") in ("charge",) and not {"lot", "heat"} <= set(kinds):
+    if row.get("unit_kind") == "charge" and not {"lot", "heat"} <= set(kinds):
         return Check("ID-GENEALOGY", title, "no_data",
                      "genealogy does not reach the mill lots and melt heat", "flag",
                      "genealogy back to the melt heat")
@@ -297,7 +297,7 @@ def _is_free_phase(name: str) -> bool:
 
 def _check_amorphous(row: Mapping[str, Any]) -> Check:
     title = "Amorphous fraction reported"
-    a = _num(row, "amorphous_fraction")
+    a = _num(row, "amorphous_frac")
     if a is None:
         return Check("MAT-AMORPHOUS", title, "no_data", "not recorded", "flag",
                      "amorphous fraction (XRD)")
@@ -311,13 +311,13 @@ def _check_form(run: RunData, row: Mapping[str, Any]) -> Check:
     title = "Form"
     form = run.form
     if form == "powder":
-        d50, ssa = _num(row, "d50_um"), _num(row, "surface_area_m2_g")
+        d50, ssa = _num(row, "d50_um"), _num(row, "ssa_m2_g")
         if d50 is None or ssa is None:
             return Check("FORM", title, "no_data", "powder without particle size or surface "
                          "area", "flag", "particle size (d50) and surface area")
         return Check("FORM", title, "pass", f"powder, d50 {d50:.3g} µm, {ssa:.3g} m²/g", "flag")
     if form == "thin_film":
-        film = _num(row, "film_thickness_nm")
+        film = _num(row, "pred_film_nm")
         if film is None:
             return Check("FORM", title, "no_data", "thin film without film thickness", "flag",
                          "film thickness")
@@ -438,21 +438,19 @@ def _check_band(th: Thickness, rules: ReleaseRules | None) -> Check:
 
 def _data_gaps(run: RunData, batch_id: str, row: Mapping[str, Any]) -> list[str]:
     gaps = []
-    status = str(row.get("status") or "ok").lower()
-    if status not in ("ok", "nan", "none", ""):
-        gaps.append(f"step status {status}" + (f" ({row['fault']})" if row.get("fault")
-                                               and str(row["fault"]) != "nan" else ""))
-    gap_s = _num(row, "gap_s")
+    status = row.get("step_status")
+    status = status.lower() if isinstance(status, str) and status else "ok"
+    if status != "ok":
+        fault = row.get("step_fault")
+        gaps.append(f"step status {status}" + (f" ({fault})" if isinstance(fault, str)
+                                               and fault else ""))
+    gap_s = _num(row, "data_gap_s")
     if gap_s is not None and gap_s > 0:
         gaps.append(f"process-value record has {gap_s:.0f} s of gaps")
-    if bool(row.get("data_gap")) and row.get("data_gap") is not None and \
-            not (isinstance(row.get("data_gap"), float) and math.isnan(row["data_gap"])):
-        gaps.append("data gap flagged by the recorder")
     live = str(run.meta.get("command", "")).lower() in ("run", "live")
-    if "live_equipment" in row and row["live_equipment"] is not None:
+    if isinstance(row.get("live_equipment"), (bool, np.bool_)):
         # A live run says per batch which ones ran on a PLC (the others were simulated).
-        live = bool(row["live_equipment"]) if row["live_equipment"] == row["live_equipment"] \
-            else live
+        live = bool(row["live_equipment"])
     if live and run.batch_trajectory(batch_id) is None:
         gaps.append("no process-value trajectory recorded for this live batch")
     return gaps
