@@ -20,6 +20,8 @@ from connectors.emulators import tagmap
 from connectors.live.launcher import EmulatorProcess, start_emulator
 from connectors.live.session import LiveOptions, LiveSession, emulated_site, record_decision
 from connectors.net import free_port
+from connectors.security_common import Account
+from connectors.twin_server import ServerSecurity
 from twin.cli import main
 from twin.config import DEFAULT_PLANT, load_plant, read_toml
 from twin.config.load import CONFIG_DIR
@@ -159,12 +161,14 @@ def _furnace(seed: int, port: int, time_factor: float,
 
 
 def _session(tmp_path: Path, url: str, *, seed: int, time_factor: float, hours: float,
-             server: bool, overrides: tuple[str, ...] = ()) -> LiveSession:
+             server: bool, overrides: tuple[str, ...] = (),
+             security: ServerSecurity | None = None) -> LiveSession:
     """A live session of the default plant on the furnace PLC at ``url`` (no emulators)."""
     cfg = load_plant(overrides=overrides)
     endpoints, tags = emulated_site(cfg, {"furnace1": url})
     opts = LiveOptions(seed=seed, time_factor=time_factor, hours=hours, warmup_days=2,
-                       emulate=False, out=tmp_path / "run", server=server, quiet=True)
+                       emulate=False, out=tmp_path / "run", server=server, quiet=True,
+                       server_security=security)
     return LiveSession(cfg, opts, endpoints=endpoints, tags=tags)
 
 
@@ -307,17 +311,22 @@ def test_twin_server_shows_the_predicted_final_thickness_during_a_batch(
 def test_advisory_proposal_accepted_through_the_twin_server(tmp_path: Path) -> None:
     # Advisory control with a recipe far from the aim: every batch gets a proposal; an
     # operator accepts the first one through the twin's OPC UA server before the batch starts.
+    # The decision is recorded under the session's user ("alice"), not the name passed.
     overrides = ("control.mode=advisory", "recipes.oxidation.hold_min=15")
     plc = _furnace(13, free_port(), 1200, overrides)
+    security = ServerSecurity({"alice": Account.with_password("alice", "operator", "al1ce")})
     session = _session(tmp_path, plc.url, seed=4, time_factor=1200, hours=5, server=True,
-                       overrides=overrides)
+                       overrides=overrides, security=security)
     answers: list[str] = []
 
     async def operator() -> None:
         while session.plant is None or session.live_from == float("inf"):
             await asyncio.sleep(0.02)
         sink = session.plant.ctx.control.sink  # type: ignore[union-attr]
-        async with Client(session.twin_url) as client:
+        client = Client(session.twin_url)
+        client.set_user("alice")
+        client.set_password("al1ce")
+        async with client:
             plant_obj = client.get_node("ns=2;s=line1")
             while not answers:
                 await asyncio.sleep(0.02)
@@ -325,7 +334,7 @@ def test_advisory_proposal_accepted_through_the_twin_server(tmp_path: Path) -> N
                         and (r.sim_time_s or 0.0) >= session.live_from]
                 if live:
                     answers.append(await plant_obj.call_method(
-                        "2:AcceptProposal", live[0].proposal_id, "alice"))
+                        "2:AcceptProposal", live[0].proposal_id, "mallory"))
                     answers.append(live[0].proposal_id)
 
     async def main() -> None:

@@ -190,3 +190,33 @@ def test_site_server_is_signandencrypt_with_users(site_pki: Path) -> None:
     _run(scenario())
     subject = certificate_subject((tmp / "scada.der").read_bytes())
     assert decisions.seen == [("P-1", True, "alice"), ("P-2", False, subject)]
+
+
+def test_run_on_a_site_needs_users_and_serves_secure_only(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    import argparse
+
+    from tests.live.test_live_run import _site_file
+    from twin.cli import main
+    from twin.cli.run import _server_security
+
+    site = _site_file(tmp_path, "opc.tcp://127.0.0.1:9/furnace1")  # never connected to
+    assert main(["run", "--site", str(site), "--hours", "1"]) == 2
+    assert "--users" in capsys.readouterr().err
+    users = tmp_path / "users.toml"
+    users.write_text('[users.alice]\nrole = "operator"\npassword_env = "ALICE_PW"\n')
+
+    def ns(**kw: Any) -> argparse.Namespace:
+        base = {"no_server": False, "site": None, "users": None, "server_pki": None}
+        return argparse.Namespace(**(base | kw))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ALICE_PW", "pw")
+        sec = _server_security(ns(site=str(site), users=str(users)))
+        assert sec is not None and sec.secure_only and sec.pki_dir == Path("pki-twin")
+        assert sec.accounts["alice"].check_password("pw")
+    loop = _server_security(ns())
+    assert loop is not None and not loop.secure_only and loop.pki_dir is None
+    assert not loop.accounts  # loopback without users: read-only for everyone
+    assert _server_security(ns(no_server=True, site=str(site))) is None

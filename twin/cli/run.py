@@ -7,6 +7,13 @@ the PLCs are started on free loopback ports, the live table is printed and one r
 line is written (``OUT/line1``, ``OUT/line2``). With a plant file, only that line runs.
 ``--site SITE.toml`` connects to PLCs that already
 run, through the same code path. Ctrl-C stops cleanly and keeps what was recorded.
+
+The twin's own OPC UA server checks roles itself (users from ``--users FILE``: viewer,
+operator, engineer; passwords as salted hashes). On loopback (no ``--site``) anonymous
+sessions may read and browse but nobody without the operator role may accept or reject a
+proposal; with ``--site`` it serves SignAndEncrypt only (Basic256Sha256 and
+Aes256_Sha256_RsaPss), username and X.509 user tokens, no anonymous sessions, its certificate
+and trusted client certificates in ``--server-pki`` (default ``./pki-twin``).
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin.config import CONFIG_DIR, DEFAULT_PLANT, load_plant
 from twin.errors import UsageError
+
+if TYPE_CHECKING:  # asyncua loads only for this command, not when the parser is built
+    from connectors.twin_server import ServerSecurity
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +62,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "left it (default: the plant file's; never the simulated warm-up)")
     p.add_argument("--no-server", action="store_true",
                    help="do not serve the twin's own OPC UA server")
+    p.add_argument("--users", default=None, metavar="FILE",
+                   help="users of the twin's OPC UA server (TOML, [users.<name>] role = "
+                        "viewer|operator|engineer and password_hash, password_env, "
+                        "password_file or certificate); needed with --site")
+    p.add_argument("--server-pki", default=None, metavar="DIR",
+                   help="certificate directory of the twin's OPC UA server (own/, trusted/, "
+                        "rejected/; default ./pki-twin with --site, none on loopback)")
     p.add_argument("--quiet", action="store_true", help="no live table")
     p.set_defaults(func=run)
 
@@ -77,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         tpath = truth_path(args.truth)
         load_truth(tpath)  # a bad truth file stops here, with its one-line error
         truth = str(tpath.resolve())
+    security = _server_security(args)
     start: dict[str, tuple[float, ...]] = {}
     if args.calibration_from:
         from twin.control.plant_hooks import calibration_of_run
@@ -96,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             warmup_days=args.warmup_days, emulate=not args.site, plant_file=path,
             overrides=tuple(args.overrides), site_dir=path.parent, out=folder,
             server=not args.no_server, quiet=args.quiet, truth=truth,
+            server_security=security,
             calibration_start={k: v for k, v in start.items()
                                if k.split(".", 1)[0] == cfg.plant.name})))
     # asyncua logs client notices (session timeout granted, no signing policy on a loopback
@@ -109,3 +129,19 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(outcome.live_paths) or 'none'}; "
               f"{len(outcome.gaps)} communication gap(s); run folder: {outcome.folder}")
     return 130 if any(o.interrupted for o in outcomes) else 0
+
+
+def _server_security(args: argparse.Namespace) -> ServerSecurity | None:
+    """The twin server's :class:`ServerSecurity` (None without a server)."""
+    if args.no_server:
+        return None
+    from connectors.security_common import load_accounts
+    from connectors.twin_server import ServerSecurity
+
+    if args.site and not args.users:
+        raise UsageError("--site serves the twin's OPC UA server secured (SignAndEncrypt, "
+                         "users only): give --users FILE, or --no-server")
+    accounts = load_accounts(args.users, who="anode-twin run") if args.users else {}
+    if args.site:
+        return ServerSecurity(accounts, Path(args.server_pki or "pki-twin"), secure_only=True)
+    return ServerSecurity(accounts, Path(args.server_pki) if args.server_pki else None)
