@@ -500,6 +500,26 @@ def sqlite_columns() -> list[tuple[str, str]]:
     return [(c.name, c.sqlite_type) for c in COLUMNS]
 
 
+def sqlite_rows(df: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """The rows of ``df`` conformed with every column (``complete``), as tuples of plain
+    Python values for ``executemany`` in :func:`sqlite_columns` order: missing values as
+    None, bool as 0/1, numpy scalars as int/float."""
+    full = conform(df, complete=True)
+
+    def plain(v: Any) -> Any:
+        if v is None or v is pd.NA:
+            return None
+        if isinstance(v, (bool, np.bool_)):
+            return int(v)
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and np.isnan(v):
+            return None
+        return v
+
+    return [tuple(plain(v) for v in rec) for rec in full.itertuples(index=False, name=None)]
+
+
 def sqlite_ddl(table: str = "batches", *, primary_key: str | None = "unit_id") -> str:
     """``CREATE TABLE IF NOT EXISTS`` of the batch record (every column, SQLite types)."""
     cols = [f"{name} {kind}" + (" PRIMARY KEY" if name == primary_key else "")
