@@ -59,11 +59,8 @@ def recipe_profile(run: RunData, row: Mapping[str, Any]) -> dict[str, list[float
 
     def pick(name: str, default: float | None) -> float | None:
         # What the furnace was told (after any controller correction), else the recipe.
-        for key in (f"sp_{name}", f"recipe_{name}"):
-            v = as_float(row.get(key))
-            if v is not None:
-                return v
-        return default
+        v = as_float(row.get(f"sp_{name}"))
+        return v if v is not None else default
 
     start = pick("start_c", ox.start_c if ox else 25.0)
     hold = pick("hold_c", ox.hold_c if ox else None)

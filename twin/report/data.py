@@ -346,22 +346,20 @@ def recipe_vs_actual(row: Mapping[str, Any], recipe: Mapping[str, float] | None 
                      ) -> list[tuple[str, float | None, float | None, float | None]]:
     """``(name, recipe, setpoint, actual)`` per process value of a unit row.
 
-    Names come from ``recipe_<x>``, ``sp_<x>`` and ``actual_<x>`` columns and the ``recipe``
-    mapping (the configuration's recipe step); the actual is ``actual_<x>``, else
+    Names come from the schema's ``sp_<x>`` and ``actual_<x>`` columns; the recipe is the
+    ``recipe`` mapping (the configuration's recipe step); the actual is ``actual_<x>``, else
     ``actual_<x>_mean`` or a name of :data:`ACTUAL_NAMES`.
     """
     keys = [str(k) for k in row if not _empty(row.get(k))]
-    names = {k[len(p):] for k in keys for p in ("recipe_", "sp_") if k.startswith(p)}
+    names = {k[len("sp_"):] for k in keys if k.startswith("sp_")}
     names |= {k[len("actual_"):] for k in keys if k.startswith("actual_")
               and not k.endswith("_mean") and k[len("actual_"):] not in
               {a for alts in ACTUAL_NAMES.values() for a in alts}}
     out = []
     for n in sorted(names):
-        if not any(is_number(row.get(f"{p}{n}")) for p in ("recipe_", "sp_", "actual_")):
-            continue  # recipe_id and other text columns
-        rec = as_float(row.get(f"recipe_{n}"))
-        if rec is None and recipe is not None:
-            rec = as_float(recipe.get(n))
+        if not any(is_number(row.get(f"{p}{n}")) for p in ("sp_", "actual_")):
+            continue  # no recorded value
+        rec = as_float(recipe.get(n)) if recipe is not None else None
         act = next((as_float(row.get(f"actual_{a}")) for a in
                     (n, f"{n}_mean", *ACTUAL_NAMES.get(n, ()))
                     if as_float(row.get(f"actual_{a}")) is not None), None)
