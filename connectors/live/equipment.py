@@ -338,9 +338,18 @@ class OpcUaTool:
     async def _download(self, step: StepRequest) -> None:
         # One confirmed write per setpoint, in a fixed order; a refusal aborts the download
         # before Start (the PLC keeps its previous, complete recipe).
-        for name, value in self.writes(step):
-            if name in self.has:
-                await self.links.gateway.write(self._sig(name), value)
+        try:
+            for name, value in self.writes(step):
+                if name in self.has:
+                    await self.links.gateway.write(self._sig(name), value)
+        except GatewayError as exc:
+            if step.on_download is not None:
+                step.on_download({}, str(exc))
+            raise
+        # Every write above was read back equal (the gateway raises otherwise): the tool
+        # holds the step's setpoints.
+        if step.on_download is not None:
+            step.on_download(dict(step.setpoints), "")
 
     async def _follow(self, rec: Recorder, env: simpy.Environment,
                       deadline_s: Callable[[], float],

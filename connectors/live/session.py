@@ -554,6 +554,11 @@ class _Switch:
     def _current(self) -> Any:
         return self.tool if self._live[0] else self.simulated
 
+    @property
+    def confirms_writes(self) -> bool:
+        """A write to the live tool is confirmed by its read-back (the warm-up's is not)."""
+        return self._live[0]
+
     def execute(self, env: simpy.Environment, step: Any) -> Any:
         return self._current().execute(env, step)
 

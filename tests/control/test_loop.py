@@ -232,3 +232,31 @@ def test_no_correction_on_a_prediction_the_lab_contradicted_until_relearnt(
     out = loop.on_lab("B8", true8, res8.end_s + 3600.0)
     assert {o.status for o in out} == {"used", "rejected"} and loop.distrust == ""
     assert loop.before_batch("B9", recipe, ctx, res8.end_s + 7200.0).state != "suspended"
+
+
+def test_a_write_to_live_equipment_is_pending_until_the_tool_confirms_it(
+        model: FurnaceModel, ctx: OxidationContext, recipe: dict[str, float]) -> None:
+    for error, read_back, expect in (
+            ("", None, "ok"),
+            ("write of 240.0 to 'line1.oxidizer1.hold_time_sp' refused: BadOutOfRange", {},
+             "failed: write of 240.0"),
+            ("", {"hold_min": 1.0}, "failed: read back")):
+        buf = AuditBuffer()
+        loop = ControlLoop(PATH, model, ControlConfig(aim_nm=30.0), recipe, buf)
+        loop.writes_pending = True
+        loop.clock = lambda: 123.0
+        plan = loop.before_batch("B1", recipe, ctx, 100.0)
+        assert plan.state == "written" and plan.proposal is not None
+        assert [(r.kind, r.result) for r in buf.records] == [("write", "pending")]
+        confirm = loop.download_confirmer(plan)
+        confirm(dict(plan.setpoints) if read_back is None else read_back, error)
+        last = buf.records[-1]
+        assert last.kind == "write" and last.result.startswith(expect), last.result
+        assert last.sim_time_s == 123.0 and last.proposal_id == plan.proposal.proposal_id
+        confirm(dict(plan.setpoints), "")  # a second call changes nothing
+        assert len(buf.records) == 2
+    # Simulated equipment applies the setpoints itself: one write, ok.
+    buf = AuditBuffer()
+    loop = ControlLoop(PATH, model, ControlConfig(aim_nm=30.0), recipe, buf)
+    loop.before_batch("B1", recipe, ctx, 100.0)
+    assert [(r.kind, r.result) for r in buf.records] == [("write", "ok")]

@@ -102,3 +102,4 @@ def test_kill_9_at_a_random_moment_then_export(tmp_path: Path) -> None:
         assert meta["live"]["recovered_from_journal"] is True
         traj = pd.read_parquet(folder / "trajectories.parquet")
         assert set(traj["batch_id"]) <= set(ids), note
+

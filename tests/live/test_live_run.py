@@ -80,6 +80,18 @@ def test_main_job_runs_and_leaves_no_plc_behind(tmp_path: Path) -> None:
         audit = [json.loads(x) for x in (folder / "control_audit.jsonl").read_text().splitlines()]
         learnt = {r["batch_id"] for r in audit if r["kind"] == "calibration"}
         assert learnt <= set(live["unit_id"])
+        # A write to the PLC is pending until the PLC's read-back confirms it (or it failed).
+        for r in audit:
+            if r["kind"] == "write" and r["result"] == "pending":
+                later = [x for x in audit if x["kind"] == "write" and x["seq"] > r["seq"]
+                         and x["proposal_id"] == r["proposal_id"] and x["result"] != "pending"]
+                assert len(later) == 1 and (later[0]["result"] == "ok"
+                                            or later[0]["result"].startswith("failed: ")), r
+            if r["kind"] == "write" and r["batch_id"] in set(live["unit_id"]) \
+                    and "/hold" not in r["proposal_id"]:
+                assert r["result"] != "ok" or any(
+                    x["kind"] == "write" and x["result"] == "pending" and x["seq"] < r["seq"]
+                    and x["proposal_id"] == r["proposal_id"] for x in audit), r
         refused = [r for r in audit if r["kind"] == "outlier"
                    and "simulated equipment, not on the line" in r["reason"]]
         assert refused and {r["batch_id"] for r in refused}.isdisjoint(set(live["unit_id"]))

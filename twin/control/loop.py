@@ -133,6 +133,12 @@ class ControlLoop:
         # recipe. Mid-step trims answer one batch's conditions and are not carried over.
         self.running: dict[str, float] = {}
         self._endpoints: dict[str, EndpointControl] = {}
+        #: Set by the station while its tool is live equipment: writes are then audited as
+        #: pending and confirmed by the tool's read-back.
+        self.writes_pending = False
+        self._unconfirmed: dict[str, tuple[Proposal, str, str]] = {}
+        #: Process time now (the station sets its environment's clock), s.
+        self.clock: Any = lambda: math.nan
         # Non-empty while a lab result contradicting the model awaits confirmation (why).
         self.distrust = ""
         self.monitor_gap_c = 0.0
@@ -198,13 +204,41 @@ class ControlLoop:
 
     def _write(self, prop: Proposal, t_s: float, *, who: str, why: str,
                result: str = "ok") -> None:
+        if self.writes_pending and result == "ok":
+            # Live equipment: the write is committed as pending before the download, and
+            # audited again with what the tool confirmed (:meth:`confirm_download`).
+            self._unconfirmed[prop.batch_id] = (prop, who, why)
+            result = "pending"
         self._audit("write", prop, t_s, result=result, who=who, reason=why)
 
-    def record_write_failure(self, plan: Plan, t_s: float, error: str) -> None:
-        """Record that writing a plan's setpoints to the tool failed (live equipment)."""
-        if plan.proposal is not None:
-            self._write(plan.proposal, t_s, who="controller", why="write to the tool failed",
-                        result=f"failed: {error}")
+    def download_confirmer(self, plan: Plan) -> Any:
+        """The step's ``on_download`` callback: audits the plan's pending write with the
+        tool's read-back (or the failure), at the process time it lands."""
+        def confirm(read_back: Mapping[str, Any], error: str) -> None:
+            self.confirm_download(plan.batch_id, read_back, error, float(self.clock()))
+        return confirm
+
+    def confirm_download(self, batch_id: str, read_back: Mapping[str, Any], error: str,
+                         t_s: float) -> None:
+        """Audit a pending write with the tool's confirmed result."""
+        pend = self._unconfirmed.pop(batch_id, None)
+        if pend is None:
+            return
+        prop, who, why = pend
+        knobs = {k: read_back[k] for k in prop.after if k in read_back}
+        if error:
+            result = f"failed: {error}"
+        elif any(not math.isclose(float(v), float(prop.after[k]), rel_tol=1e-6, abs_tol=1e-6)
+                 for k, v in knobs.items()):
+            result = f"failed: read back {knobs} instead of {dict(prop.after)}"
+        else:
+            result = "ok"
+        self.sink.record(AuditRecord(
+            kind="write", loop=self.path, batch_id=batch_id, before=prop.before,
+            after=knobs or dict(prop.after), reason=f"{why}; confirmed by the tool's read-back"
+            if result == "ok" else why, who=who, sim_time_s=t_s,
+            proposal_id=prop.proposal_id, result=result))
+
 
     # -- during the step ---------------------------------------------------------------
     def supervisor(self, plan: Plan, context: Any, start_s: float) -> EndpointControl | None:

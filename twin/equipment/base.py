@@ -13,7 +13,7 @@ The simulation core never imports asyncua; nothing here does either.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -104,6 +104,10 @@ class StepRequest:
         Simulated equipment uses it to compute the hidden truth; live equipment ignores it.
     supervisor : StepSupervisor or None
         In-batch endpoint control of a furnace step (None: the step runs as planned).
+    on_download : callable or None
+        Live equipment calls it once the setpoints are on the tool, ``(read_back, error)``:
+        the values the tool read back by setpoint name, and ``''`` (or why the download
+        failed, with an empty mapping). The control loop audits the write with it.
     """
 
     batch_id: str
@@ -112,6 +116,7 @@ class StepRequest:
     setpoints: Mapping[str, float]
     context: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     supervisor: StepSupervisor | None = None
+    on_download: Callable[[Mapping[str, Any], str], None] | None = None
 
 
 @dataclass(frozen=True)

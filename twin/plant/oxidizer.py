@@ -164,6 +164,10 @@ class Oxidizer(Machine):
             loop = self._loop()
             octx = furnace_context(psd, material, initial, growth, mass_kg=charge.mass_kg,
                                    ssa_m2_g=charge.data["ssa_m2_g"])
+            if loop is not None:
+                # Live equipment confirms a write by its read-back; simulated applies it.
+                loop.writes_pending = bool(getattr(self.equipment, "confirms_writes", False))
+                loop.clock = lambda: env.now
             plan = loop.before_batch(charge.id, sp, octx, env.now) if loop else None
             yield from self.setup(half, charge.id, "load")
             self.release_operators(reqs, t_ops)
@@ -178,7 +182,8 @@ class Oxidizer(Machine):
                 {"psd": psd, "material": material, "initial_nm": initial, "growth": growth,
                  "mass_kg": charge.mass_kg, "ssa_m2_g": charge.data["ssa_m2_g"],
                  "lots": charge.data["lot_truths"], "previous": charge.data["previous"]},
-                supervisor=sup), resumable=False)
+                supervisor=sup, on_download=loop.download_confirmer(plan)
+                if loop is not None and plan is not None else None), resumable=False)
             res = results[-1]
             if plan is not None and plan.extra.get("hold_changed"):
                 sp = dict(plan.setpoints)  # the hold the furnace confirmed

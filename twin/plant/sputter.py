@@ -103,13 +103,18 @@ class Sputter(Machine):
             # proposal can be decided while the sheets are loaded and the chamber pumps down.
             loop = self._loop(recipe_sp)
             sctx = sputter_context(recipe_sp, self.material)
+            if loop is not None:
+                loop.writes_pending = bool(getattr(self.equipment, "confirms_writes", False))
+                loop.clock = lambda: env.now
             plan = loop.before_batch(run_id, recipe_sp, sctx, env.now) if loop else None
             yield from self.setup(half, run_id, "load")
             self.release_operators(reqs, t_ops)
             yield from self.setup(self.scfg.pump_down_min * 60.0, run_id, "pump-down")
             sp = loop.resolve(plan, env.now) if loop is not None and plan is not None \
                 else dict(recipe_sp)
-            results = yield from self.step(StepRequest(run_id, rid, "sputter", sp),
+            results = yield from self.step(StepRequest(
+                run_id, rid, "sputter", sp, on_download=loop.download_confirmer(plan)
+                if loop is not None and plan is not None else None),
                                            resumable=False)
             res = results[-1]
             vm = loop.after_step(res, sctx) if loop is not None else None
