@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
         tpath = truth_path(args.truth)
         load_truth(tpath)  # a bad truth file stops here, with its one-line error
         truth = str(tpath.resolve())
-    security = _server_security(args)
     start: dict[str, tuple[float, ...]] = {}
     if args.calibration_from:
         from twin.control.plant_hooks import calibration_of_run
@@ -115,9 +114,12 @@ def run(args: argparse.Namespace) -> int:
             warmup_days=args.warmup_days, emulate=not args.site, plant_file=path,
             overrides=tuple(args.overrides), site_dir=path.parent, out=folder,
             server=not args.no_server, quiet=args.quiet, truth=truth,
-            server_security=security,
             calibration_start={k: v for k, v in start.items()
                                if k.split(".", 1)[0] == cfg.plant.name})))
+    # After the plant files: a file that is no site file is the first thing to say.
+    security = _server_security(args)
+    for _, opts in lines:
+        opts.server_security = security
     # asyncua logs client notices (session timeout granted, no signing policy on a loopback
     # demo endpoint) as warnings; the gateway reports what matters itself.
     logging.getLogger("asyncua").setLevel(logging.ERROR)
