@@ -200,6 +200,8 @@ class LiveLab:
         done = env.event()
         self.links.spawn(self._fetch(done))
         value = yield done
+        self.links.notify("lab_taken", self.path, self.batch_id,
+                          {"taken_s": float(env.now), "measured_nm": float(value)})
         return float(value)
 
     async def _fetch(self, done: simpy.Event) -> None:
@@ -260,6 +262,12 @@ class OpcUaTool:
         done = env.event()
         self.links.spawn(self._run(env, step, done))
         result: StepResult = yield done
+        # The model takes the result now: the journal keeps it with this time, so that a
+        # resumed twin replays it at the same moment instead of running the batch again.
+        truth = result.truth
+        self.links.notify("step_taken", self.path, step.batch_id,
+                          {"result": result, "taken_s": float(env.now),
+                           "truth_values": getattr(truth, "values", {})})
         return result
 
     def recover(self, env: simpy.Environment,

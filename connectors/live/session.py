@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -33,8 +34,16 @@ import pandas as pd
 import simpy
 
 from connectors.emulators import tagmap
-from connectors.live.equipment import LiveLinks, OpcUaFurnace, OpcUaSputter, OpcUaTool, Recorder
+from connectors.live.equipment import (
+    LiveLab,
+    LiveLinks,
+    OpcUaFurnace,
+    OpcUaSputter,
+    OpcUaTool,
+    Recorder,
+)
 from connectors.live.launcher import EmulatorProcess, start_emulator
+from connectors.live.replay import ReplayTool
 from connectors.live.table import LiveTable
 from connectors.net import free_port
 from connectors.opcua.gateway import Gateway
@@ -47,11 +56,21 @@ from twin.control.endpoint import rest_of_step
 from twin.control.plant_hooks import furnace_context
 from twin.equipment.base import Equipment, StepResult
 from twin.equipment.modelled import ModelTools
+from twin.errors import UsageError
 from twin.live.bridge import RealtimeBridge
 from twin.plant.plant import EquipmentFactory, Plant
 from twin.plant.run import SimulationResult, collect, unit_rows
 from twin.store.export import export_run
-from twin.store.journal import JOURNAL_FILE, Journal, JournalAuditBuffer
+from twin.store.journal import (
+    JOURNAL_FILE,
+    Journal,
+    JournalAuditBuffer,
+    last_time_s,
+    open_journal,
+    read_labs,
+    read_meta,
+    read_steps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +101,10 @@ class LiveOptions:
     calibration_start: dict[str, tuple[float, ...]] = field(default_factory=dict)
     #: Users, certificates and mode of the twin's own server (None: loopback, read-only).
     server_security: ServerSecurity | None = None
+    #: Continue the run whose journal is in ``out`` (its twin was killed).
+    resume: bool = False
+    #: Seed offset of this line's emulated PLCs (kept so that a resumed run starts the same).
+    emulator_offset: int | None = None
 
 
 @dataclass
@@ -168,6 +191,9 @@ class LiveSession:
         self._pred_due: dict[str, asyncio.Handle] = {}
         #: The run's system of record (RUN_DIR/journal.sqlite), opened when the run starts.
         self.journal: Journal | None = None
+        #: A resumed run's journaled steps, lab results and last known time.
+        self.replayed: tuple[dict[str, Any], dict[str, Any], float] | None = None
+        self._journaled_audit = 0
 
     # -- plumbing ------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -198,7 +224,12 @@ class LiveSession:
                 tool = OpcUaSputter(path, links)
             else:
                 continue
-            out[path] = partial(_Switch, tool, live=self.live)
+            replay = None
+            if self.replayed is not None:
+                steps, labs, until = self.replayed
+                replay = ReplayTool(tool, steps, labs, until,
+                                    lambda p, b, v: LiveLab(p, b, links, v))
+            out[path] = partial(_Switch, tool, live=self.live, replay=replay)
         return out
 
     # -- the run -------------------------------------------------------------------------
@@ -210,6 +241,17 @@ class LiveSession:
         await gw.start()
         links = LiveLinks(gw, sim_time_at=self._sim_time_at, spawn=self.spawn,
                           time_factor=opts.time_factor, observer=self.observe)
+        resumed_from = math.nan
+        if opts.resume:
+            db = open_journal(opts.out)
+            try:
+                meta = read_meta(db)
+                self.replayed = (read_steps(db), read_labs(db), last_time_s(db))
+                self._journaled_audit = int(db.execute(
+                    "SELECT COUNT(*) FROM audit").fetchone()[0])
+                resumed_from = float(meta.get("live_from", math.nan))
+            finally:
+                db.close()
         equipment = self._equipment(links)
         warm_s = opts.warmup_days * 86400.0
         horizon = warm_s + opts.hours * HOUR_S
@@ -233,6 +275,15 @@ class LiveSession:
             self.env.run(until=warm_s)
             self.live[0] = True
             live_from = self.live_from = float(self.env.now)
+            if self.replayed is not None:
+                # A resumed twin: what it had done live is replayed from the journal, as
+                # fast as it goes, up to the last moment the journal knew.
+                if math.isfinite(resumed_from):
+                    live_from = self.live_from = resumed_from
+                self.env.run(until=max(self.replayed[2], float(self.env.now)))
+                self._attach_journal_audit()
+                self.table.note(f"resumed from the journal at {self.env.now / 3600.0:.2f} h "
+                                f"({len(self.replayed[0])} live step(s) replayed, not rerun)")
             if self.journal is not None:
                 self.journal.put_meta("live_from", live_from)
                 self.sync_journal()
@@ -324,6 +375,12 @@ class LiveSession:
                            note=res.fault or (f"gap {len(res.gaps)}x" if res.gaps else ""))
             self._publish(path, {"State": state})
             self.current.pop(path, None)
+        elif kind == "step_taken":
+            if self.journal is not None:
+                self.journal.step(data["result"], data["taken_s"], data["truth_values"])
+        elif kind == "lab_taken":
+            if self.journal is not None:
+                self.journal.lab(batch_id, path, data["taken_s"], data["measured_nm"])
         elif kind == "lab":
             value = float(data["measured_nm"])
             self.table.row(now, batch_id, path, "Lab", lab_nm=value)
@@ -421,21 +478,43 @@ class LiveSession:
         """Open RUN_DIR/journal.sqlite and record what the run is (before anything runs)."""
         assert self.plant is not None
         opts = self.opts
-        journal = self.journal = Journal(Path(opts.out) / JOURNAL_FILE)
+        path = Path(opts.out) / JOURNAL_FILE
+        if not opts.resume and path.exists():
+            raise UsageError(f"{opts.out}: holds the journal of another run (continue it "
+                             "with --resume, or choose another --out)")
+        journal = self.journal = Journal(path)
+        if opts.resume:
+            journal.put_meta("resumed", [*self._resumes(journal), time.time()])
+            return  # the audit is attached after the replay (_attach_journal_audit)
         journal.put_meta("config", self.cfg.model_dump(mode="json"))
         journal.put_meta("seed", opts.seed)
         journal.put_meta("stations", self.stations())
         journal.put_meta("live", {"time_factor": opts.time_factor, "hours": opts.hours,
                                   "emulated": opts.emulate, "warmup_days": opts.warmup_days,
                                   "live_stations": self.stations()})
+        journal.put_meta("options", options_meta(opts))
+        self._attach_journal_audit()
+
+    @staticmethod
+    def _resumes(journal: Journal) -> list[float]:
+        row = journal.db.execute("SELECT value FROM meta WHERE key='resumed'").fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def _attach_journal_audit(self) -> None:
+        """From now on every audit record is committed to the journal before the loop acts
+        on it (a resumed twin's replayed records that the journal has are not added again)."""
+        assert self.plant is not None and self.journal is not None
         control = self.plant.ctx.control
-        if control is not None:
-            # Every audit record from here on is committed before the loop acts on it.
-            old = control.sink
-            control.sink = JournalAuditBuffer(
-                journal, getattr(old, "records", []))
-            for loop in control.loops.values():
-                loop.sink = control.sink
+        if control is None:
+            return
+        old = getattr(control.sink, "records", [])
+        if len(old) < self._journaled_audit:
+            self.table.note(f"the replay made {len(old)} audit record(s), the journal has "
+                            f"{self._journaled_audit}: the model did not retrace the run "
+                            "exactly")
+        control.sink = JournalAuditBuffer(self.journal, old, journaled=self._journaled_audit)
+        for loop in control.loops.values():
+            loop.sink = control.sink
 
     def sync_journal(self, *, final: bool = False) -> None:
         """Append to the journal what changed: batch rows, states and events, the gateway's
@@ -545,14 +624,22 @@ class _Switch:
     finishes simulated.
     """
 
-    def __init__(self, tool: OpcUaTool, simulated: Equipment, live: list[bool]) -> None:
+    def __init__(self, tool: OpcUaTool, simulated: Equipment, live: list[bool],
+                 replay: ReplayTool | None = None) -> None:
         self.tool = tool
         self.simulated = simulated
         self.path = tool.path
         self._live = live
+        self._replay = replay  # a resumed twin's journal, replayed up to where it ended
 
     def _current(self) -> Any:
         return self.tool if self._live[0] else self.simulated
+
+    def _for(self, env: simpy.Environment) -> Any:
+        if (self._replay is not None and self._live[0]
+                and float(env.now) < self._replay.until_s):
+            return self._replay
+        return self._current()
 
     @property
     def confirms_writes(self) -> bool:
@@ -560,13 +647,13 @@ class _Switch:
         return self._live[0]
 
     def execute(self, env: simpy.Environment, step: Any) -> Any:
-        return self._current().execute(env, step)
+        return self._for(env).execute(env, step)
 
     def recover(self, env: simpy.Environment, result: StepResult) -> Any:
-        return self._current().recover(env, result)
+        return self._for(env).recover(env, result)
 
     def maintain(self, env: simpy.Environment, duration_s: float) -> Any:
-        return self._current().maintain(env, duration_s)
+        return self._for(env).maintain(env, duration_s)
 
 
 def record_decision(sink: Any, proposal_id: str, *, accept: bool, who: str,
@@ -625,8 +712,12 @@ async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]]) -> list[Li
     sessions: list[LiveSession] = []
     loop = asyncio.get_running_loop()
     try:
-        started = await asyncio.gather(*(_start_emulators(cfg, opts, offset=100 * i)
-                                         for i, (cfg, opts) in enumerate(lines)
+        for i, (_, opts) in enumerate(lines):
+            if opts.emulator_offset is None:
+                opts.emulator_offset = 100 * i
+        started = await asyncio.gather(*(_start_emulators(cfg, opts,
+                                                          offset=opts.emulator_offset or 0)
+                                         for cfg, opts in lines
                                          if opts.emulate), return_exceptions=True)
         it = iter(started)
         for i, (cfg, opts) in enumerate(lines):
@@ -685,6 +776,40 @@ async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,
             await asyncio.to_thread(e.stop)
         raise bad[0]
     return ok
+
+
+def options_meta(opts: LiveOptions) -> dict[str, Any]:
+    """What a resumed run needs of the options (kept in the journal)."""
+    return {"seed": opts.seed, "time_factor": opts.time_factor, "hours": opts.hours,
+            "warmup_days": opts.warmup_days, "emulate": opts.emulate,
+            "plant_file": str(opts.plant_file) if opts.plant_file else None,
+            "overrides": list(opts.overrides),
+            "site_dir": str(opts.site_dir) if opts.site_dir else None, "truth": opts.truth,
+            "calibration_start": {k: list(v) for k, v in opts.calibration_start.items()},
+            "emulator_offset": opts.emulator_offset}
+
+
+def resume_options(folder: Path, **kw: Any) -> tuple[PlantConfig, LiveOptions]:
+    """The plant and options of the run whose journal is in ``folder`` (to resume it)."""
+    db = open_journal(folder)
+    try:
+        meta = read_meta(db)
+    finally:
+        db.close()
+    o = meta.get("options")
+    if not isinstance(o, dict):
+        raise UsageError(f"{folder}: the journal holds no run options (not resumable)")
+    cfg = validate_model(PlantConfig, meta["config"], f"{folder}/{JOURNAL_FILE}")
+    opts = LiveOptions(
+        seed=int(o["seed"]), time_factor=float(o["time_factor"]), hours=float(o["hours"]),
+        warmup_days=float(o["warmup_days"]), emulate=bool(o["emulate"]),
+        plant_file=Path(o["plant_file"]) if o.get("plant_file") else None,
+        overrides=tuple(o.get("overrides") or ()),
+        site_dir=Path(o["site_dir"]) if o.get("site_dir") else None, out=folder,
+        truth=o.get("truth"),
+        calibration_start={k: tuple(v) for k, v in (o.get("calibration_start") or {}).items()},
+        emulator_offset=o.get("emulator_offset"), resume=True, **kw)
+    return cfg, opts
 
 
 def _write(session: LiveSession, result: SimulationResult, opts: LiveOptions,

@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="certificate directory of the twin's OPC UA server (own/, trusted/, "
                         "rejected/; default ./pki-twin with --site, none on loopback)")
     p.add_argument("--quiet", action="store_true", help="no live table")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run whose twin was killed (its folder, or the folder "
+                        "of its lines): same plant, seed and options from its journal; what "
+                        "it did is replayed from the journal, nothing is run again")
     p.set_defaults(func=run)
 
 
@@ -77,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the live stack (asyncua) loads only for this command.
     from connectors.live.session import LiveOptions, run_lines
 
+    if args.resume:
+        return _resume(args)
     if not (math.isfinite(args.hours) and 0 < args.hours <= 24 * 365):
         raise UsageError(f"--hours must be in (0, 8760], got {args.hours:g}")
     if not (math.isfinite(args.time_factor) and 0 < args.time_factor <= 1e6):
@@ -130,6 +136,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s['plant']}: {state}: {s['oxide_batches']} oxide batches, live stations "
               f"{', '.join(outcome.live_paths) or 'none'}; "
               f"{len(outcome.gaps)} communication gap(s); run folder: {outcome.folder}")
+    return 130 if any(o.interrupted for o in outcomes) else 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``--resume RUN_DIR``: each line folder with a journal continues where it was."""
+    from connectors.live.session import resume_options, run_lines
+    from twin.store.journal import JOURNAL_FILE
+
+    root = Path(args.resume)
+    folders = ([root] if (root / JOURNAL_FILE).is_file()
+               else sorted(p.parent for p in root.glob(f"*/{JOURNAL_FILE}")))
+    if not folders:
+        raise UsageError(f"--resume {root}: no {JOURNAL_FILE} in it or in its line folders")
+    security = _server_security(args)
+    lines = [resume_options(f, server=not args.no_server, quiet=args.quiet,
+                            server_security=security) for f in folders]
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    outcomes = asyncio.run(run_lines(lines))
+    for outcome in outcomes:
+        state = "interrupted, saved" if outcome.interrupted else "done"
+        print(f"{outcome.result.summary['plant']}: resumed, {state}; run folder: "
+              f"{outcome.folder}")
     return 130 if any(o.interrupted for o in outcomes) else 0
 
 

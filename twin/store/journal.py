@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS partial(batch_id TEXT, path TEXT, time_s REAL, signal
                                    value REAL);
 CREATE TABLE IF NOT EXISTS gateway(seq INTEGER PRIMARY KEY, kind TEXT, endpoint TEXT,
                                    time REAL, detail TEXT);
+CREATE TABLE IF NOT EXISTS steps(batch_id TEXT PRIMARY KEY, path TEXT, taken_s REAL,
+                                 record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS labs(batch_id TEXT PRIMARY KEY, path TEXT, taken_s REAL,
+                                value REAL);
 """
 
 
@@ -203,6 +207,28 @@ class Journal:
                            (path, *snap))
                 self._states[path] = snap
 
+    def step(self, result: Any, taken_s: float, truth_values: Mapping[str, float]) -> None:
+        """A live step's result as the model took it at ``taken_s`` (what a resumed twin
+        replays instead of running the batch again), committed."""
+        prof = result.actual
+        record = {
+            "path": result.path, "status": result.status, "start_s": result.start_s,
+            "end_s": result.end_s, "values": dict(result.values),
+            "gaps": [list(g) for g in result.gaps], "fault": result.fault,
+            "truth_values": dict(truth_values),
+            "profile": None if prof is None else {
+                "time_s": np.asarray(prof.time_s).tolist(),
+                "temperature_c": np.asarray(prof.temperature_c).tolist(),
+                "po2_atm": np.asarray(prof.po2_atm).tolist(),
+                "ph2o_atm": np.asarray(prof.ph2o_atm).tolist()}}
+        self.db.execute("INSERT OR REPLACE INTO steps VALUES(?,?,?,?)",
+                        (result.batch_id, result.path, float(taken_s), dumps(record)))
+
+    def lab(self, batch_id: str, path: str, taken_s: float, value: float) -> None:
+        """A live batch's lab result as the model took it at ``taken_s``, committed."""
+        self.db.execute("INSERT OR REPLACE INTO labs VALUES(?,?,?,?)",
+                        (batch_id, path, float(taken_s), float(value)))
+
     def trajectory(self, df: pd.DataFrame) -> None:
         """Append one batch's kept PV record (``_trajectory`` rows), committed."""
         if df.empty:
@@ -286,6 +312,28 @@ def read_trajectories(db: sqlite3.Connection, *, with_partial: bool) -> pd.DataF
                       "value": float, "complete": bool})
 
 
+def read_steps(db: sqlite3.Connection) -> dict[str, tuple[float, dict[str, Any]]]:
+    """The journaled live steps: batch id -> (time the model took the result, record)."""
+    return {bid: (float(t), json.loads(r)) for bid, t, r in
+            db.execute("SELECT batch_id, taken_s, record FROM steps")}
+
+
+def read_labs(db: sqlite3.Connection) -> dict[str, tuple[float, float]]:
+    """The journaled lab results of live batches: batch id -> (time taken, value nm)."""
+    return {bid: (float(t), float(v) if v is not None else math.nan) for bid, t, v in
+            db.execute("SELECT batch_id, taken_s, value FROM labs")}
+
+
+def last_time_s(db: sqlite3.Connection) -> float:
+    """The latest process time anything in the journal happened at, s."""
+    times = [db.execute(q).fetchone()[0] for q in (
+        "SELECT MAX(time_s) FROM events", "SELECT MAX(since_s) FROM open_states",
+        "SELECT MAX(taken_s) FROM steps", "SELECT MAX(taken_s) FROM labs")]
+    audit = [json.loads(r).get("sim_time_s") for (r,) in
+             db.execute("SELECT record FROM audit ORDER BY seq DESC LIMIT 50")]
+    return max([float(t) for t in [*times, *audit] if t is not None] or [0.0])
+
+
 def read_gateway(db: sqlite3.Connection) -> pd.DataFrame:
     """The gateway's events."""
     return pd.read_sql_query("SELECT kind, endpoint, time, detail FROM gateway ORDER BY seq",
@@ -302,11 +350,17 @@ class JournalAuditBuffer(AuditBuffer):
     read decisions from it) and committed to the journal before :meth:`record` returns, so
     that a record is durable before the action it records is taken."""
 
-    def __init__(self, journal: Journal, records: Sequence[AuditRecord] = ()) -> None:
+    def __init__(self, journal: Journal, records: Sequence[AuditRecord] = (), *,
+                 journaled: int = 0) -> None:
         super().__init__()
         self.journal = journal
-        for rec in records:  # what the warm-up recorded before the journal was attached
-            self.record(rec)
+        # What was recorded before the journal was attached (the first ``journaled`` of
+        # them are in it already: a resumed twin's replay of what it had committed).
+        for i, rec in enumerate(records):
+            if i < journaled:
+                AuditBuffer.record(self, rec)
+            else:
+                self.record(rec)
 
     def record(self, rec: AuditRecord) -> None:
         """Commit ``rec`` to the journal, then keep it."""
