@@ -281,6 +281,7 @@ class LiveSession:
                 if math.isfinite(resumed_from):
                     live_from = self.live_from = resumed_from
                 self.env.run(until=max(self.replayed[2], float(self.env.now)))
+                self._take_due()  # what happened at that very moment too
                 self._attach_journal_audit()
                 self.table.note(f"resumed from the journal at {self.env.now / 3600.0:.2f} h "
                                 f"({len(self.replayed[0])} live step(s) replayed, not rerun)")
