@@ -337,7 +337,9 @@ class LiveSession:
         stations = sorted(set(live) | {f"{self.cfg.plant.name}.lab"})
         self.server = TwinServer(url, self.cfg.plant.name, stations,
                                  on_proposal=self._decide_proposal,
-                                 security=self.opts.server_security)
+                                 security=self.opts.server_security, journal=self.journal,
+                                 sim_clock=lambda: float(self.env.now),
+                                 on_note=self.table.note)
         await self.server.start()
         self.twin_url = url
 

@@ -55,7 +55,22 @@ CREATE TABLE IF NOT EXISTS steps(batch_id TEXT PRIMARY KEY, path TEXT, taken_s R
                                  record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS labs(batch_id TEXT PRIMARY KEY, path TEXT, taken_s REAL,
                                 value REAL);
+CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY, node TEXT NOT NULL,
+                                   source_time REAL NOT NULL, value REAL, text TEXT,
+                                   sim_time_s REAL);
+CREATE INDEX IF NOT EXISTS history_node_time ON history(node, source_time);
+CREATE TABLE IF NOT EXISTS alarms(alarm_id INTEGER PRIMARY KEY, endpoint TEXT, station TEXT,
+                                  source TEXT, kind TEXT, message TEXT, severity INTEGER,
+                                  raised_at REAL, sim_time_s REAL, cleared_at REAL,
+                                  clear_message TEXT, acknowledged_by TEXT,
+                                  acknowledged_at REAL);
 """
+
+#: Columns of the ``alarms`` table, in order (what :func:`read_alarms` returns).
+ALARM_COLUMNS: tuple[str, ...] = (
+    "alarm_id", "endpoint", "station", "source", "kind", "message", "severity", "raised_at",
+    "sim_time_s", "cleared_at", "clear_message", "acknowledged_by", "acknowledged_at")
+
 
 
 def _default(value: Any) -> Any:
@@ -229,6 +244,83 @@ class Journal:
         self.db.execute("INSERT OR REPLACE INTO labs VALUES(?,?,?,?)",
                         (batch_id, path, float(taken_s), float(value)))
 
+    def history(self, node: str, value: float | str, t: float,
+                sim_time_s: float | None = None) -> None:
+        """One value the twin's OPC UA server published (``node``: its NodeId's string
+        identifier, ``t``: the value's server timestamp, unix s UTC), committed.
+
+        Numbers go to ``value`` (NaN is stored as NULL), text to ``text``.
+        """
+        self.history_many([(node, value, t)], sim_time_s)
+
+    def history_many(self, rows: Sequence[tuple[str, float | str, float]],
+                     sim_time_s: float | None = None) -> None:
+        """Several published values (node, value, t) in one committed transaction."""
+        if not rows:
+            return
+        recs = [(node, None, str(v), float(t), sim_time_s) if isinstance(v, str) else
+                (node, float(v) if math.isfinite(float(v)) else None, None, float(t),
+                 sim_time_s) for node, v, t in rows]
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            db.executemany("INSERT INTO history(node, value, text, source_time, sim_time_s) "
+                           "VALUES(?,?,?,?,?)", recs)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def alarm(self, *, endpoint: str, station: str, source: str, kind: str, message: str,
+              severity: int, active: bool, t: float, sim_time_s: float | None = None
+              ) -> tuple[int, str] | None:
+        """An alarm from a PLC became active or cleared (``t``: its source time, unix s UTC),
+        committed.
+
+        An activation is a new alarm (an older one of the same source and kind still open
+        is closed: its clear was never seen, e.g. during a communication gap); a clear
+        closes the open one. Returns (alarm id, "raised"/"cleared"), or None for a clear
+        with no open alarm.
+        """
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            open_id = db.execute(
+                "SELECT alarm_id FROM alarms WHERE endpoint=? AND source=? AND kind=? AND "
+                "cleared_at IS NULL ORDER BY alarm_id DESC LIMIT 1",
+                (endpoint, source, kind)).fetchone()
+            if active:
+                cur = db.execute(
+                    "INSERT INTO alarms(endpoint, station, source, kind, message, severity, "
+                    "raised_at, sim_time_s) VALUES(?,?,?,?,?,?,?,?)",
+                    (endpoint, station, source, kind, message, int(severity), float(t),
+                     sim_time_s))
+                new_id = int(cur.lastrowid or 0)
+                if open_id is not None:
+                    db.execute("UPDATE alarms SET cleared_at=?, clear_message=? WHERE "
+                               "alarm_id=?", (float(t), f"no clear seen; superseded by "
+                                              f"alarm {new_id}", open_id[0]))
+                out: tuple[int, str] | None = (new_id, "raised")
+            elif open_id is not None:
+                db.execute("UPDATE alarms SET cleared_at=?, clear_message=? WHERE alarm_id=?",
+                           (float(t), message, open_id[0]))
+                out = (int(open_id[0]), "cleared")
+            else:
+                out = None
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
+
+    def acknowledge_alarm(self, alarm_id: int, who: str, t: float) -> bool:
+        """Record who acknowledged an alarm and when (unix s UTC), committed; False if the
+        alarm does not exist or was acknowledged already (the first acknowledgement stays)."""
+        cur = self.db.execute("UPDATE alarms SET acknowledged_by=?, acknowledged_at=? WHERE "
+                              "alarm_id=? AND acknowledged_by IS NULL",
+                              (who, float(t), int(alarm_id)))
+        return cur.rowcount == 1
+
     def trajectory(self, df: pd.DataFrame) -> None:
         """Append one batch's kept PV record (``_trajectory`` rows), committed."""
         if df.empty:
@@ -338,6 +430,67 @@ def read_gateway(db: sqlite3.Connection) -> pd.DataFrame:
     """The gateway's events."""
     return pd.read_sql_query("SELECT kind, endpoint, time, detail FROM gateway ORDER BY seq",
                              db)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                      (name,)).fetchone() is not None
+
+
+def read_history(db: sqlite3.Connection, node: str, start: float | None, end: float | None,
+                 limit: int = 0) -> list[tuple[float, float | str, float | None]]:
+    """Published values of ``node``: (source time unix s, value, simulation time s).
+
+    OPC UA ReadRaw semantics (bounds inclusive): ``start <= end``, or only ``start``: oldest
+    first from ``start``; ``start > end``, or only ``end``: newest first from ``end`` back;
+    neither: every value, oldest first. ``limit`` (0: no limit) caps the count. A number
+    stored as NULL is NaN.
+    """
+    if not _has_table(db, "history"):
+        return []
+    where, args = ["node=?"], [node]
+    descending = (start is not None and end is not None and start > end) or \
+        (start is None and end is not None)
+    lo, hi = (end, start) if start is not None and end is not None and start > end else \
+        (start, end)
+    if lo is not None:
+        where.append("source_time>=?")
+        args.append(lo)  # type: ignore[arg-type]
+    if hi is not None:
+        where.append("source_time<=?")
+        args.append(hi)  # type: ignore[arg-type]
+    order = "DESC" if descending else "ASC"
+    sql = (f"SELECT source_time, value, text, sim_time_s FROM history WHERE "
+           f"{' AND '.join(where)} ORDER BY source_time {order}, seq {order}")
+    if limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    return [(float(t), text if text is not None else (math.nan if v is None else float(v)),
+             None if s is None else float(s)) for t, v, text, s in db.execute(sql, args)]
+
+
+def read_alarms(db: sqlite3.Connection) -> pd.DataFrame:
+    """The alarms (one row each, in the order they were raised; none in a journal older
+    than the table)."""
+    if not _has_table(db, "alarms"):
+        return pd.DataFrame({c: [] for c in ALARM_COLUMNS})
+    return pd.read_sql_query(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms "
+                             "ORDER BY alarm_id", db)
+
+
+def read_alarm(db: sqlite3.Connection, alarm_id: int) -> dict[str, Any] | None:
+    """One alarm's row (column -> value), or None."""
+    row = db.execute(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms WHERE alarm_id=?",
+                     (int(alarm_id),)).fetchone()
+    return None if row is None else dict(zip(ALARM_COLUMNS, row, strict=True))
+
+
+def read_retained_alarms(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The alarms an operator still has to see: active, or cleared but not acknowledged."""
+    if not _has_table(db, "alarms"):
+        return []
+    return [dict(zip(ALARM_COLUMNS, row, strict=True)) for row in db.execute(
+        f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms WHERE cleared_at IS NULL OR "
+        "acknowledged_by IS NULL ORDER BY alarm_id")]
 
 
 def finite(x: float) -> float | None:
