@@ -76,11 +76,26 @@ class LiveLinks:
         return lambda: self.listeners[path].remove(fn)
 
     async def route(self) -> None:
-        """Fan the gateway's samples out to the stations' listeners (one consumer task)."""
+        """Fan the gateway's samples out to the stations' listeners, and its PLC alarms to
+        the observer (``alarm``), in one consumer task each."""
+        await asyncio.gather(self._route_samples(), self._route_alarms())
+
+    async def _route_samples(self) -> None:
         async for sample in self.gateway.updates():
             station = sample.signal.rsplit(".", 1)[0]
             for fn in list(self.listeners.get(station, ())):
                 fn(sample)
+
+    async def _route_alarms(self) -> None:
+        # An alarm belongs to the station whose tags its endpoint serves (the endpoint's
+        # name when it serves several or none).
+        stations: dict[str, str] = {}
+        for endpoint in self.gateway.endpoints:
+            paths = {s.rsplit(".", 1)[0] for s in self.gateway.signals(endpoint)}
+            stations[endpoint] = paths.pop() if len(paths) == 1 else endpoint
+        async for alarm in self.gateway.alarms():
+            self.notify("alarm", stations.get(alarm.endpoint, alarm.endpoint), "",
+                        {"alarm": alarm, "sim_time_s": self.sim_time_at(alarm.received_ts)})
 
     def notify(self, kind: str, path: str, batch_id: str, data: Mapping[str, Any]) -> None:
         if self.observer is not None:

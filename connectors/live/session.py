@@ -390,6 +390,22 @@ class LiveSession:
             self._publish(path, {"LabThickness_nm": value})
             if self.server is not None:
                 self.spawn(self.server.publish_batch(batch_id, {"LabThickness_nm": value}))
+        elif kind == "alarm":
+            # A PLC alarm (active or cleared): journaled, shown, published on the twin's
+            # server for the operator to acknowledge there.
+            alarm = data["alarm"]
+            got = None
+            if self.journal is not None:
+                got = self.journal.alarm(
+                    endpoint=alarm.endpoint, station=path, source=alarm.source,
+                    kind=alarm.kind, message=alarm.message, severity=alarm.severity,
+                    active=alarm.active, sim_time_s=data["sim_time_s"],
+                    t=alarm.time.timestamp() if alarm.time is not None else time.time())
+            self.table.alarm(now, path, alarm.kind, active=alarm.active,
+                             severity=alarm.severity, message=alarm.message,
+                             alarm_id=got[0] if got else None)
+            if self.server is not None and got is not None:
+                self.spawn(self.server.publish_alarm(got[0]))
 
     def _action(self, batch_id: str) -> str:
         assert self.plant is not None

@@ -52,6 +52,13 @@ class LiveTable:
                 f"{action:<10} {lab:>7}")
         self._print(line + (f"  {note}" if note else ""))
 
+    def alarm(self, t_s: float, station: str, kind: str, *, active: bool, severity: int,
+              message: str, alarm_id: int | None = None) -> None:
+        """One line for a PLC alarm that became active or cleared."""
+        ref = f"#{alarm_id} " if alarm_id is not None else ""
+        self.row(t_s, "", station, "Alarm" if active else "Alarm cleared",
+                 note=f"{ref}{kind} (severity {severity}): {message}")
+
 
 def _hms(t_s: float) -> str:
     h, rem = divmod(int(t_s), 3600)

@@ -19,6 +19,7 @@ from connectors.opcua.errors import (
 )
 from connectors.opcua.gateway import Gateway
 from connectors.opcua.records import (
+    Alarm,
     CallResult,
     EndpointState,
     EndpointStatus,
@@ -29,6 +30,7 @@ from connectors.opcua.records import (
 )
 
 __all__ = [
+    "Alarm",
     "CallError",
     "CallResult",
     "CredentialsError",

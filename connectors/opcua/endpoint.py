@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -40,6 +41,7 @@ from connectors.opcua.errors import (
     TagError,
 )
 from connectors.opcua.records import (
+    Alarm,
     CallResult,
     EndpointState,
     EndpointStatus,
@@ -99,6 +101,8 @@ class Sink(Protocol):
 
     def on_gap(self, gap: Gap) -> None: ...
 
+    def on_alarm(self, alarm: Alarm) -> None: ...
+
 
 @dataclass
 class _Request:
@@ -143,6 +147,9 @@ class _Subscriber:
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
         self._worker._on_datachange(self._generation, node.nodeid, data.monitored_item.Value)
+
+    def event_notification(self, event: Any) -> None:
+        self._worker._on_alarm_event(self._generation, event)
 
     def status_change_notification(self, status: ua.StatusChangeNotification) -> None:
         # The server reports a subscription's death (e.g. BadTimeout) this way.
@@ -352,6 +359,9 @@ class EndpointWorker:
     async def _subscribe(self, session: _Session) -> None:
         readable = {s: r for s, r in session.resolved.items() if r.tag.readable}
         if not readable:
+            sub = await session.client.create_subscription(
+                100.0, _Subscriber(self, session.generation))
+            await self._subscribe_alarms(session, sub)
             return
         for signal, r in readable.items():
             session.signals_by_node.setdefault(r.node.nodeid, []).append(signal)
@@ -375,6 +385,21 @@ class EndpointWorker:
                     raise TagError(f"tag {signal!r} (endpoint {self.name!r}, node "
                                    f"{self.tags[signal].node!r}): cannot subscribe "
                                    f"({handle.name})")
+        await self._subscribe_alarms(session, sub)
+
+    async def _subscribe_alarms(self, session: _Session, sub: Any) -> None:
+        """Subscribe to the server's events (the Server object: where a PLC reports all of
+        its alarms); every (re)connect subscribes again on the new session. A server that
+        does not serve events still runs (its alarms are not seen; logged once per connect).
+        """
+        try:
+            await sub.subscribe_events(ua.ObjectIds.Server, evfilter=alarm_event_filter())
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise
+            self._last_error = (f"endpoint {self.name!r}: no alarm events (subscribing to "
+                                f"the Server object's events failed: {exc})")
+            log.warning("%s", self._last_error)
 
     async def _serve(self, session: _Session) -> _Lost | None:
         """Run requests and heartbeats until the connection is lost (or stop: None)."""
@@ -611,6 +636,14 @@ class EndpointWorker:
         for signal in session.signals_by_node.get(node_id, ()):
             self._sink.on_sample(self._sample(signal, dv))
 
+    def _on_alarm_event(self, generation: int, event: Any) -> None:
+        session = self._session
+        if session is None or generation != session.generation:
+            return
+        alarm = alarm_of(self.name, event, self._clock())
+        if alarm is not None:
+            self._sink.on_alarm(alarm)
+
     def _sample(self, signal: str, dv: ua.DataValue) -> Sample:
         status = dv_status(dv)
         # Uncertain values are delivered (flagged by the status); Bad ones carry no value.
@@ -656,6 +689,56 @@ class EndpointWorker:
         else:
             why = str(exc) or type(exc).__name__
         return EndpointUnreachableError(f"{head}: unreachable: {why}")
+
+
+#: Event fields the gateway selects: (browse path, type that defines it).
+_ALARM_FIELDS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("EventId",), ua.ObjectIds.BaseEventType),
+    (("EventType",), ua.ObjectIds.BaseEventType),
+    (("SourceName",), ua.ObjectIds.BaseEventType),
+    (("Time",), ua.ObjectIds.BaseEventType),
+    (("Message",), ua.ObjectIds.BaseEventType),
+    (("Severity",), ua.ObjectIds.BaseEventType),
+    (("ConditionName",), ua.ObjectIds.ConditionType),
+    (("ActiveState", "Id"), ua.ObjectIds.AlarmConditionType),
+)
+
+
+def alarm_event_filter() -> ua.EventFilter:
+    """The event filter of the alarm subscription: the fields of :data:`_ALARM_FIELDS` and
+    no where clause (a condition event is recognised by its ``ActiveState/Id``; servers
+    differ in which type filters they evaluate, and browsing the type tree takes time)."""
+    evfilter = ua.EventFilter()
+    for path, typ in _ALARM_FIELDS:
+        op = ua.SimpleAttributeOperand()
+        op.TypeDefinitionId = ua.NodeId(ua.Int32(typ))
+        op.BrowsePath = [ua.QualifiedName(p, 0) for p in path]
+        op.AttributeId = ua.AttributeIds.Value
+        evfilter.SelectClauses.append(op)
+    return evfilter
+
+
+def alarm_of(endpoint: str, event: Any, received_ts: float) -> Alarm | None:
+    """The :class:`Alarm` of an event notification; None for an event that is not an
+    alarm's (no ``ActiveState/Id``)."""
+    active = getattr(event, "ActiveState/Id", None)
+    if active is None:
+        return None
+    kind = getattr(event, "ConditionName", None)
+    if not kind:
+        etype = getattr(event, "EventType", None)
+        kind = str(getattr(etype, "Identifier", etype) or "Alarm")
+    message = getattr(event, "Message", None)
+    message = str(getattr(message, "Text", message) or "")
+    when = getattr(event, "Time", None)
+    if isinstance(when, datetime) and when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    event_id = getattr(event, "EventId", None)
+    return Alarm(endpoint=endpoint, source=str(getattr(event, "SourceName", None) or endpoint),
+                 kind=str(kind), message=message,
+                 severity=int(getattr(event, "Severity", None) or 0), active=bool(active),
+                 time=when if isinstance(when, datetime) else None, received_ts=received_ts,
+                 event_id=event_id.hex() if isinstance(event_id, bytes) else "")
 
 
 class _TransportLost(Exception):

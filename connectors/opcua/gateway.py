@@ -35,6 +35,7 @@ from connectors.opcua.errors import (
     WriteError,
 )
 from connectors.opcua.records import (
+    Alarm,
     CallResult,
     EndpointState,
     EndpointStatus,
@@ -89,6 +90,8 @@ class Gateway:
         self._samples: asyncio.Queue[Sample] = asyncio.Queue(maxsize=queue_size)
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue(maxsize=10_000)
         self._event_log: deque[GatewayEvent] = deque(maxlen=10_000)
+        self._alarms: asyncio.Queue[Alarm] = asyncio.Queue(maxsize=10_000)
+        self._alarm_log: deque[Alarm] = deque(maxlen=10_000)
         #: Events logged in all (the bounded log keeps the newest; a journal takes the rest).
         self.events_logged = 0
         self._latest: dict[str, Sample] = {}
@@ -237,6 +240,16 @@ class Gateway:
         while True:
             yield await self._events.get()
 
+    async def alarms(self) -> AsyncIterator[Alarm]:
+        """The PLCs' alarms (became active, cleared) as they arrive (one consumer)."""
+        while True:
+            yield await self._alarms.get()
+
+    @property
+    def alarm_log(self) -> tuple[Alarm, ...]:
+        """The most recent alarms (up to 10 000), oldest first."""
+        return tuple(self._alarm_log)
+
     @property
     def event_log(self) -> tuple[GatewayEvent, ...]:
         """The most recent events (up to 10 000), oldest first."""
@@ -303,6 +316,15 @@ class Gateway:
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(event)
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        """Called by event callbacks: log and enqueue an alarm (oldest dropped when full)."""
+        log.info("opcua %s alarm %s %s %s", alarm.endpoint, alarm.kind,
+                 "active" if alarm.active else "cleared", alarm.message)
+        self._alarm_log.append(alarm)
+        if self._alarms.full():
+            self._alarms.get_nowait()
+        self._alarms.put_nowait(alarm)
 
     def on_gap(self, gap: Gap) -> None:
         """Called by workers: a new gap, or the end of the endpoint's open one."""

@@ -132,6 +132,43 @@ class CallResult:
         return f"call of {where} failed: {self.status} (0x{self.code:08X})"
 
 
+@dataclass(frozen=True)
+class Alarm:
+    """An alarm event of a PLC: a condition became active or inactive.
+
+    Attributes
+    ----------
+    endpoint : str
+        The endpoint whose server sent it.
+    source : str
+        The event's ``SourceName`` (the PLC's name for the machine or component).
+    kind : str
+        The condition's name (``ConditionName``, e.g. ``OverTemperature``).
+    message : str
+        The event's message text.
+    severity : int
+        OPC UA severity, 1..1000.
+    active : bool
+        ``ActiveState/Id``: True when the alarm became active, False when it cleared.
+    time : datetime or None
+        The event's ``Time`` (the PLC's clock, UTC).
+    received_ts : float
+        Gateway clock when it arrived.
+    event_id : str
+        The event's ``EventId`` (hex).
+    """
+
+    endpoint: str
+    source: str
+    kind: str
+    message: str
+    severity: int
+    active: bool
+    time: datetime | None
+    received_ts: float
+    event_id: str = ""
+
+
 EventKind = Literal[
     "connected", "disconnected", "gap_start", "gap_end", "reconnect_attempt", "error", "stopped",
 ]

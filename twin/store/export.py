@@ -4,7 +4,8 @@ The live twin writes its run folder this way at the end of a run and on Ctrl-C; 
 (``kill -9``, a power cut) the same export rebuilds the folder from what the journal had
 committed: the batch rows, the state intervals and events (open states closed at the last
 time the journal knew), the PV records (a batch still running: its record so far, marked
-incomplete), the gateway's events and the hash-chained audit trail.
+incomplete), the gateway's events, the PLCs' alarms (``alarms.parquet``: raised, cleared,
+who acknowledged them on the twin's server) and the hash-chained audit trail.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from twin.plant.historian import Historian
 from twin.plant.run import batches_table
 from twin.store.journal import (
     open_journal,
+    read_alarms,
     read_audit_records,
     read_gateway,
     read_historian,
@@ -93,6 +95,7 @@ def export_run(run_dir: str | Path, *, summary: Mapping[str, Any] | None = None)
                         summary=summary if summary is not None else _recovered(batches),
                         command="run", extra={"live": live})
         write_table(out / "gateway_events.parquet", read_gateway(db))
+        write_table(out / "alarms.parquet", read_alarms(db))
         _write_audit(out, read_audit_records(db))
     finally:
         db.close()
