@@ -70,17 +70,21 @@ class ReplayTool:
     lab_source : callable
         ``(path, batch_id, truth_values) -> LabSource`` asking the PLC's lab (a batch whose
         result the journal lacks).
+    plc_batch : (str, str) or None
+        The batch id and step state the PLC reported when the twin came back (a site PLC
+        that kept running knows whether the batch the twin died during finished).
     """
 
     def __init__(self, live: Equipment, steps: Mapping[str, tuple[float, dict[str, Any]]],
                  labs: Mapping[str, tuple[float, float]], until_s: float,
-                 lab_source: Any) -> None:
+                 lab_source: Any, plc_batch: tuple[str, str] | None = None) -> None:
         self.path = live.path
         self.live = live
         self.steps = steps
         self.labs = labs
         self.until_s = until_s
         self.lab_source = lab_source
+        self.plc_batch = plc_batch
 
     def execute(self, env: simpy.Environment,
                 step: StepRequest) -> Generator[simpy.Event, Any, StepResult]:
@@ -94,12 +98,17 @@ class ReplayTool:
                 step.on_download({}, "the twin was down: the download is not confirmed")
             end = float(env.now)
             values = getattr(self.live, "values", None)
-            return StepResult(self.path, step.batch_id, "aborted", start, end,
-                              actual=None, gaps=((start, end),),
+            finished = (self.plc_batch is not None and self.plc_batch[0] == step.batch_id
+                        and "complete" in self.plc_batch[1].lower())
+            # Finished on the PLC while the twin was down: complete, with a gap in its record
+            # (its lab result comes from the PLC); otherwise lost with the twin: aborted.
+            return StepResult(self.path, step.batch_id, "gap" if finished else "aborted",
+                              start, end, actual=None, gaps=((start, end),),
                               values=values(_NoRecord(), step, end - start)
                               if values is not None else {"duration_s": end - start},
-                              fault="the twin was down while this batch ran: its record is "
-                                    "lost; held for the lab",
+                              fault="" if finished else
+                              "the twin was down while this batch ran and the PLC does not "
+                              "report it finished: its record is lost; held for the lab",
                               truth=self.lab_source(self.path, step.batch_id, {}),
                               on_line=True)
         taken_s, rec = got

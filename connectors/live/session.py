@@ -193,6 +193,8 @@ class LiveSession:
         self.journal: Journal | None = None
         #: A resumed run's journaled steps, lab results and last known time.
         self.replayed: tuple[dict[str, Any], dict[str, Any], float] | None = None
+        #: What each live station's PLC reported when a resumed twin came back.
+        self._plc_batches: dict[str, tuple[str, str]] = {}
         self._journaled_audit = 0
 
     # -- plumbing ------------------------------------------------------------------------
@@ -228,7 +230,8 @@ class LiveSession:
             if self.replayed is not None:
                 steps, labs, until = self.replayed
                 replay = ReplayTool(tool, steps, labs, until,
-                                    lambda p, b, v: LiveLab(p, b, links, v))
+                                    lambda p, b, v: LiveLab(p, b, links, v),
+                                    plc_batch=self._plc_batches.get(path))
             out[path] = partial(_Switch, tool, live=self.live, replay=replay)
         return out
 
@@ -252,6 +255,7 @@ class LiveSession:
                 resumed_from = float(meta.get("live_from", math.nan))
             finally:
                 db.close()
+            self._plc_batches = await self._ask_plcs(gw)
         equipment = self._equipment(links)
         warm_s = opts.warmup_days * 86400.0
         horizon = warm_s + opts.hours * HOUR_S
@@ -491,6 +495,26 @@ class LiveSession:
         self.trajectories.append(df)
         if self.journal is not None:
             self.journal.trajectory(df)
+
+    async def _ask_plcs(self, gw: Gateway, wait_s: float = 5.0) -> dict[str, tuple[str, str]]:
+        """Each live station's PLC: the batch it has and its step state (a resumed twin
+        reconciles the batch it died during with them); stations that do not answer within
+        ``wait_s`` are left out (the batch is then taken as lost)."""
+        out: dict[str, tuple[str, str]] = {}
+        deadline = time.monotonic() + wait_s
+        for path in self.stations():
+            while True:
+                try:
+                    bid = await gw.read(f"{path}.batch_id")
+                    step = await gw.read(f"{path}.step")
+                    out[path] = (str(bid.value or ""), str(getattr(step.value, "Text",
+                                                                   step.value) or ""))
+                    break
+                except Exception:  # not connected yet, or no such tags
+                    if time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)
+        return out
 
     # -- the journal ---------------------------------------------------------------------
     def _open_journal(self) -> None:

@@ -142,3 +142,63 @@ def test_kill_9_at_a_random_moment_then_export_and_resume(tmp_path: Path) -> Non
         assert len(seen) == len(set(seen)), note
         assert _calibration_chain(audit) == [], note
     assert _emulator_pids(seed) == [] and _emulator_pids(str(int(seed) + 100)) == []
+
+
+async def _plc_state(url: str) -> tuple[str, str]:
+    from asyncua import Client
+
+    async with Client(url) as client:
+        bid = await client.get_node("ns=2;s=furnace1.BatchControl.BatchId").read_value()
+        step = await client.get_node("ns=2;s=furnace1.StepState.CurrentState").read_value()
+    return str(bid or ""), str(getattr(step, "Text", step) or "")
+
+
+def test_resume_completes_a_batch_the_site_plc_finished_while_the_twin_was_down(
+        tmp_path: Path) -> None:
+    from .test_live_run import _site_file
+
+    plc = _furnace(11, free_port(), 2400)  # a site's PLC: not the twin's, it keeps running
+    out = tmp_path / "run"
+    try:
+        site = _site_file(tmp_path, plc.url)
+        proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", "--site", str(site),
+                                 "--hours", "30", "--seed", "2", "--out", str(out),
+                                 "--no-server", *FAST],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 90.0
+        state = ("", "")
+        while time.monotonic() < deadline:
+            state = asyncio.run(_plc_state(plc.url))
+            if state[0] and state[1] == "Holding":
+                break
+            time.sleep(0.2)
+        assert state[1] == "Holding", state
+        os.kill(proc.pid, signal.SIGKILL)  # the twin dies while the PLC holds its batch
+        proc.wait(10)
+        lost = state[0]
+        while time.monotonic() < deadline + 60.0:
+            now = asyncio.run(_plc_state(plc.url))
+            if now[0] != lost or now[1] in ("Complete", "Aborted", "Held"):
+                break
+            time.sleep(0.2)
+        assert plc.proc.poll() is None  # a site's PLC is not the twin's to stop
+        res = subprocess.run([sys.executable, "-m", "twin.cli", "run", "--resume", str(out),
+                              "--no-server", "--quiet"], capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+    finally:
+        plc.stop()
+    b = pd.read_parquet(out / "batches.parquet").set_index("unit_id")
+    row = b.loc[lost]
+    assert ids_unique(b)
+    # The PLC finished the batch while the twin was down: the resumed twin takes it as
+    # complete with a gap in its record, and its lab result from the PLC.
+    assert now == (lost, "Complete"), now
+    assert row["step_status"] == "gap", row["step_status"]
+    assert row["data_gap_count"] >= 1
+    assert np.isfinite(row["measured_oxide_nm"])
+    assert verify_audit(out) == []
+
+
+def ids_unique(b: pd.DataFrame) -> bool:
+    return bool(b.index.is_unique)
