@@ -24,7 +24,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -71,6 +71,7 @@ from twin.store.journal import (
     read_meta,
     read_steps,
 )
+from twin.store.schema import SchemaError, unknown_columns
 
 log = logging.getLogger(__name__)
 
@@ -576,7 +577,7 @@ class LiveSession:
                     rows += [(t, "temperature_c", temp), (t, "po2_atm", po2),
                              (t, "ph2o_atm", ph2o)]
                 partial[path] = (cur["batch_id"], rows)
-        self.journal.sync(units=((r["unit_id"], r) for r in unit_rows(self.plant)),
+        self.journal.sync(units=_schema_rows(unit_rows(self.plant)),
                           historian=self.plant.ctx.historian,
                           gateway_events=gw.event_log if gw else (),
                           gateway_total=gw.events_logged if gw else 0, partial=partial)
@@ -819,6 +820,17 @@ async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,
             await asyncio.to_thread(e.stop)
         raise bad[0]
     return ok
+
+
+def _schema_rows(rows: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The batch rows the journal keeps, each checked against the one batch record schema
+    (a column it does not know is a developer's error, named here rather than at export)."""
+    for row in rows:
+        unknown = unknown_columns(row)
+        if unknown:
+            raise SchemaError(f"batch row {row.get('unit_id')}: column {unknown[0]!r} is not "
+                              "in the batch record schema (twin/store/schema.py)")
+        yield str(row["unit_id"]), row
 
 
 def options_meta(opts: LiveOptions) -> dict[str, Any]:
