@@ -143,6 +143,8 @@ class ControlLoop:
         self.distrust = ""
         self.monitor_gap_c = 0.0
         self._monitor_seen = 0
+        #: d log(thickness)/d(hold °C) and /d log(water) at a recipe (endpoint screening).
+        self.endpoint_sens: dict[tuple[float, float], tuple[float, float]] = {}
 
     def start_calibration(self, theta: Any) -> None:
         """Start the tool's calibration from ``theta`` (its parameters, or a log rate factor),
@@ -166,6 +168,13 @@ class ControlLoop:
         sp = {**setpoints, **self.running} if self.mode != "off" else dict(setpoints)
         theta = self.calibration.theta_at(t_s)
         pred = float(self.model.predict_setpoints([sp], context, theta)[0])
+        plan = self._before_batch(batch_id, sp, context, t_s, theta, pred)
+        # What the plan was made with (the endpoint control screens against it).
+        plan.extra["theta"] = tuple(np.atleast_1d(np.asarray(theta, dtype=float)).tolist())
+        return plan
+
+    def _before_batch(self, batch_id: str, sp: dict[str, float], context: Any, t_s: float,
+                      theta: Any, pred: float) -> Plan:
         if self.mode == "off":
             return Plan(batch_id, sp, None, "none", pred)
         if self.distrust:
