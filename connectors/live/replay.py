@@ -131,12 +131,12 @@ class ReplayTool:
 
     def recover(self, env: simpy.Environment,
                 result: StepResult) -> Generator[simpy.Event, Any, float]:
-        """As the PLC: ready again at once."""
-        yield env.timeout(0)
-        return 0.0
+        """As the live tool does (the PLC's own state machine)."""
+        down: float = yield from self.live.recover(env, result)
+        return down
 
     def maintain(self, env: simpy.Environment,
                  duration_s: float) -> Generator[simpy.Event, Any, float]:
-        """Planned maintenance takes its time."""
-        yield env.timeout(duration_s)
-        return duration_s
+        """As the live tool does."""
+        took: float = yield from self.live.maintain(env, duration_s)
+        return took
