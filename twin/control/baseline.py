@@ -52,6 +52,7 @@ class BaselineLoop(ControlLoop):
         self.drift = 0.0
         self.last_water_rel = 0.0  # log(dew-point reading / set) of the last charge
         self._ran: dict[str, tuple[float, float]] = {}  # batch: (hold run, water term)
+        self._set_water: dict[str, float] = {}  # batch: the water it was set to, atm
         self._residuals: list[float] = []
         self._suspect: float | None = None
 
@@ -75,6 +76,7 @@ class BaselineLoop(ControlLoop):
         assert self.gain_hold is not None
         ff = self.gain_water * self.last_water_rel if self.double else 0.0
         self._ran[batch_id] = (float(sp["hold_min"]), ff)
+        self._set_water[batch_id] = float(sp.get("ph2o_atm", 0.0))
         if self.mode == "off" or self.offset is None:
             return Plan(batch_id, sp, None, "none", math.nan)
         level = self.offset + (self.drift if self.double else 0.0)
@@ -101,9 +103,10 @@ class BaselineLoop(ControlLoop):
 
     def after_step(self, result: StepResult, context: Any) -> VmPrediction:
         read = result.values.get("ph2o_atm_mean", math.nan)
-        ran = self._ran.get(result.batch_id)
-        set_w = float(result.actual.ph2o_atm.max()) if result.actual is not None else math.nan
-        if ran is not None and read > 0 and set_w > 0 and result.status == "ok":
+        # The dew point's reading against the water the charge was set to (feed-forward for
+        # the next charge: the humidifier's level persists over hours).
+        set_w = self._set_water.pop(result.batch_id, math.nan)
+        if read > 0 and set_w > 0 and result.status == "ok":
             self.last_water_rel = math.log(read / set_w)
         return super().after_step(result, context)
 
