@@ -285,7 +285,8 @@ class LiveSession:
                 # fast as it goes, up to the last moment the journal knew.
                 if math.isfinite(resumed_from):
                     live_from = self.live_from = resumed_from
-                self.env.run(until=max(self.replayed[2], float(self.env.now)))
+                if self.replayed[2] > float(self.env.now):  # (killed during the warm-up:
+                    self.env.run(until=self.replayed[2])     # nothing live to replay)
                 self._take_due()  # what happened at that very moment too
                 self._attach_journal_audit()
                 self.table.note(f"resumed from the journal at {self.env.now / 3600.0:.2f} h "
@@ -530,13 +531,14 @@ class LiveSession:
         if opts.resume:
             journal.put_meta("resumed", [*self._resumes(journal), time.time()])
             return  # the audit is attached after the replay (_attach_journal_audit)
-        journal.put_meta("config", self.cfg.model_dump(mode="json"))
-        journal.put_meta("seed", opts.seed)
-        journal.put_meta("stations", self.stations())
-        journal.put_meta("live", {"time_factor": opts.time_factor, "hours": opts.hours,
-                                  "emulated": opts.emulate, "warmup_days": opts.warmup_days,
-                                  "live_stations": self.stations()})
-        journal.put_meta("options", options_meta(opts))
+        # What the run is, in one transaction: a journal has all of it or none.
+        journal.put_meta_many({
+            "config": self.cfg.model_dump(mode="json"), "seed": opts.seed,
+            "stations": self.stations(),
+            "live": {"time_factor": opts.time_factor, "hours": opts.hours,
+                     "emulated": opts.emulate, "warmup_days": opts.warmup_days,
+                     "live_stations": self.stations()},
+            "options": options_meta(opts)})
         self._attach_journal_audit()
 
     @staticmethod
@@ -853,7 +855,8 @@ def resume_options(folder: Path, **kw: Any) -> tuple[PlantConfig, LiveOptions]:
         db.close()
     o = meta.get("options")
     if not isinstance(o, dict):
-        raise UsageError(f"{folder}: the journal holds no run options (not resumable)")
+        raise UsageError(f"{folder}: the journal holds no run options (the twin was killed "
+                         "as it started, before anything was recorded): start the run again")
     cfg = validate_model(PlantConfig, meta["config"], f"{folder}/{JOURNAL_FILE}")
     opts = LiveOptions(
         seed=int(o["seed"]), time_factor=float(o["time_factor"]), hours=float(o["hours"]),

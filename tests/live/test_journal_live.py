@@ -20,6 +20,7 @@ import pandas as pd
 from connectors.live.session import _write
 from connectors.net import free_port
 from twin.cli import main
+from twin.config import DEFAULT_PLANT as _PLANT
 from twin.control.audit import verify_audit
 from twin.store.export import live_batches
 from twin.store.journal import JOURNAL_FILE
@@ -202,3 +203,31 @@ def test_resume_completes_a_batch_the_site_plc_finished_while_the_twin_was_down(
 
 def ids_unique(b: pd.DataFrame) -> bool:
     return bool(b.index.is_unique)
+
+
+def test_a_twin_killed_during_its_warm_up_resumes(tmp_path: Path) -> None:
+    """Killed before it went live (the journal exists, nothing live in it yet): the resumed
+    twin simulates the warm-up again and goes live."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", str(_PLANT), "--out",
+                             str(out), "--hours", "12", "--seed", "7", *FAST],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:  # until the journal says what the run is
+        if (out / JOURNAL_FILE).is_file():
+            with sqlite3.connect(out / JOURNAL_FILE) as db:
+                if db.execute("SELECT 1 FROM meta WHERE key='options'").fetchone():
+                    break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    db = sqlite3.connect(out / JOURNAL_FILE)
+    live_from = db.execute("SELECT value FROM meta WHERE key='live_from'").fetchone()
+    db.close()
+    assert live_from is None  # it died in the warm-up
+    res = subprocess.run([sys.executable, "-m", "twin.cli", "run", "--resume", str(out),
+                          "--quiet"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    b = pd.read_parquet(out / "batches.parquet")
+    assert b["live_equipment"].astype(bool).any() and b["unit_id"].is_unique
+    assert verify_audit(out) == []

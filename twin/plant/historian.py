@@ -117,6 +117,43 @@ class Historian:
                 self._close(cur, path, t_s)
             cur[1] = t_s
 
+    # -- the live journal (twin.store.journal): what was recorded since, and back ----------
+    def intervals_since(self, n: int) -> list[tuple[str, str, float, float, str]]:
+        """Closed state intervals from the ``n``-th on (path, state, start_s, end_s,
+        batch_id), in the order they closed."""
+        return list(zip(self._iv_path[n:], self._iv_state[n:], self._iv_start[n:],
+                        self._iv_end[n:], self._iv_batch[n:], strict=True))
+
+    def events_since(self, n: int) -> list[tuple[float, str, str, str, str]]:
+        """Events from the ``n``-th on (time_s, path, event, batch_id, detail)."""
+        return list(zip(self._ev_time[n:], self._ev_path[n:], self._ev_event[n:],
+                        self._ev_batch[n:], self._ev_detail[n:], strict=True))
+
+    def open_states(self) -> list[tuple[str, str, float, str]]:
+        """Each station's current state: (path, state, since_s, batch_id), registration order."""
+        return [(path, cur[0], float(cur[1]), cur[2]) for path, cur in self._state.items()]
+
+    def restore(self, intervals: Iterable[tuple[str, str, float, float, str]],
+                events: Iterable[tuple[float, str, str, str, str]],
+                open_states: Iterable[tuple[str, str, float, str]]) -> float:
+        """Fill an empty historian with what another recorded (a journal of it); the totals
+        come out as that run's (intervals closed in their order). Returns the last time it
+        knew, s."""
+        last = 0.0
+        for path, state, start, end, batch in intervals:
+            cur = self._state.setdefault(path, [state, start, batch, None])
+            cur[0], cur[1], cur[2] = state, start, batch
+            self._close(cur, path, end)
+            cur[1] = end
+        for t, path, event, batch, detail in events:
+            self.event(t, path, event, batch, detail)
+            last = t
+        for path, state, since, batch in open_states:
+            cur = self._state.setdefault(path, [state, since, batch, None])
+            cur[0], cur[1], cur[2] = state, since, batch
+            last = max(last, since)
+        return last
+
     # -- tables ------------------------------------------------------------------------------
     def _iso(self, t_s: Iterable[float]) -> pd.Series:
         # ISO seconds of start + t: nanoseconds rounded as pandas' to_timedelta rounds them,

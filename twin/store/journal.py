@@ -112,7 +112,6 @@ class Journal:
         self._n_iv = self._count("intervals")
         self._n_ev = self._count("events")
         self._n_gw = self._count("gateway")
-        self._n_units = self._count("units")
         self._states: dict[str, tuple[Any, ...]] = {}
 
     def _count(self, table: str) -> int:
@@ -128,8 +127,14 @@ class Journal:
     # -- what happens ------------------------------------------------------------------------
     def put_meta(self, key: str, value: Any) -> None:
         """Set one metadata entry (JSON), committed."""
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
-                        (key, dumps(value)))
+        self.put_meta_many({key: value})
+
+    def put_meta_many(self, entries: Mapping[str, Any]) -> None:
+        """Set metadata entries (JSON) in one committed transaction: all or none."""
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+                            [(k, dumps(v)) for k, v in entries.items()])
+        self.db.execute("COMMIT")
 
     def audit(self, record: Mapping[str, Any]) -> None:
         """Append one audit record, committed (synchronously) before this returns."""
@@ -162,19 +167,11 @@ class Journal:
                 text = dumps(row)
                 if self._rows.get(uid) == text:
                     continue
-                if uid not in self._rows:
-                    known = db.execute("SELECT ord FROM units WHERE unit_id=?",
-                                       (uid,)).fetchone()
-                    ordn = known[0] if known else self._n_units
-                    if not known:
-                        self._n_units += 1
-                else:
-                    ordn = None
-                if ordn is None:
-                    db.execute("UPDATE units SET row=? WHERE unit_id=?", (text, uid))
-                else:
-                    db.execute("INSERT OR REPLACE INTO units(unit_id, ord, row) VALUES(?,?,?)",
-                               (uid, ordn, text))
+                # A new unit takes the next place in creation order; a known one (also one a
+                # resumed twin's journal has) keeps its place and gets its new row.
+                db.execute("INSERT INTO units(unit_id, ord, row) VALUES(?, (SELECT COUNT(*) "
+                           "FROM units), ?) ON CONFLICT(unit_id) DO UPDATE SET row=excluded.row",
+                           (uid, text))
                 self._rows[uid] = text
             if historian is not None:
                 self._sync_historian(historian)
@@ -199,24 +196,18 @@ class Journal:
 
     def _sync_historian(self, h: Any) -> None:
         db = self.db
-        n = len(h._iv_path)
-        if n > self._n_iv:
+        intervals = h.intervals_since(self._n_iv)
+        if intervals:
             db.executemany("INSERT INTO intervals(path, state, start_s, end_s, batch_id) "
-                           "VALUES(?,?,?,?,?)",
-                           zip(h._iv_path[self._n_iv:n], h._iv_state[self._n_iv:n],
-                               h._iv_start[self._n_iv:n], h._iv_end[self._n_iv:n],
-                               h._iv_batch[self._n_iv:n], strict=True))
-            self._n_iv = n
-        m = len(h._ev_time)
-        if m > self._n_ev:
+                           "VALUES(?,?,?,?,?)", intervals)
+            self._n_iv += len(intervals)
+        events = h.events_since(self._n_ev)
+        if events:
             db.executemany("INSERT INTO events(time_s, path, event, batch_id, detail) "
-                           "VALUES(?,?,?,?,?)",
-                           zip(h._ev_time[self._n_ev:m], h._ev_path[self._n_ev:m],
-                               h._ev_event[self._n_ev:m], h._ev_batch[self._n_ev:m],
-                               h._ev_detail[self._n_ev:m], strict=True))
-            self._n_ev = m
-        for i, (path, cur) in enumerate(h._state.items()):
-            snap = (i, cur[0], float(cur[1]), cur[2])
+                           "VALUES(?,?,?,?,?)", events)
+            self._n_ev += len(events)
+        for i, (path, state, since, batch) in enumerate(h.open_states()):
+            snap = (i, state, since, batch)
             if self._states.get(path) != snap:
                 db.execute("INSERT OR REPLACE INTO open_states VALUES(?,?,?,?,?)",
                            (path, *snap))
@@ -364,27 +355,11 @@ def read_units(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def read_historian(db: sqlite3.Connection, historian: Any) -> float:
     """Fill an empty Historian from the journal; return the last time it knew, s."""
-    for path, state, start, end, batch in db.execute(
-            "SELECT path, state, start_s, end_s, batch_id FROM intervals ORDER BY seq"):
-        cur = historian._state.setdefault(path, [state, start, batch, None])
-        cur[0], cur[1], cur[2] = state, start, batch
-        historian._close(cur, path, end)
-        cur[1] = end
-    last = 0.0
-    for t, path, event, batch, detail in db.execute(
-            "SELECT time_s, path, event, batch_id, detail FROM events ORDER BY seq"):
-        historian.event(t, path, event, batch, detail)
-        last = t
-    states = list(db.execute("SELECT path, state, since_s, batch_id FROM open_states "
-                             "ORDER BY ord"))
-    for path, state, since, batch in states:
-        cur = historian._state.get(path)
-        if cur is None:
-            historian._state[path] = [state, since, batch, None]
-        else:
-            cur[0], cur[1], cur[2] = state, since, batch
-        last = max(last, since)
-    return last
+    return float(historian.restore(
+        db.execute("SELECT path, state, start_s, end_s, batch_id FROM intervals ORDER BY seq"),
+        db.execute("SELECT time_s, path, event, batch_id, detail FROM events ORDER BY seq"),
+        list(db.execute("SELECT path, state, since_s, batch_id FROM open_states "
+                        "ORDER BY ord"))))
 
 
 def read_trajectories(db: sqlite3.Connection, *, with_partial: bool) -> pd.DataFrame:
