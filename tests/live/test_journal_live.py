@@ -215,9 +215,14 @@ def test_a_twin_killed_during_its_warm_up_resumes(tmp_path: Path) -> None:
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:  # until the journal says what the run is
         if (out / JOURNAL_FILE).is_file():
-            with sqlite3.connect(out / JOURNAL_FILE) as db:
+            db = sqlite3.connect(out / JOURNAL_FILE)
+            try:
                 if db.execute("SELECT 1 FROM meta WHERE key='options'").fetchone():
                     break
+            except sqlite3.OperationalError:
+                pass  # the file is there, its tables not yet
+            finally:
+                db.close()
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
