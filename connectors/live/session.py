@@ -48,6 +48,10 @@ from connectors.live.table import LiveTable
 from connectors.net import free_port
 from connectors.opcua.gateway import Gateway
 from connectors.twin_server import ServerSecurity, TwinServer
+from connectors.web.app import WebView
+from connectors.web.auth import WebAuth
+from connectors.web.server import WebOptions, WebServer, is_loopback
+from connectors.web.sources import LiveSource
 from twin.config.load import validate_model
 from twin.config.schema import PlantConfig
 from twin.config.tags import Endpoint, Tag
@@ -67,6 +71,7 @@ from twin.store.journal import (
     JournalAuditBuffer,
     last_time_s,
     open_journal,
+    read_alarm,
     read_labs,
     read_meta,
     read_steps,
@@ -197,6 +202,9 @@ class LiveSession:
         #: What each live station's PLC reported when a resumed twin came back.
         self._plc_batches: dict[str, tuple[str, str]] = {}
         self._journaled_audit = 0
+        #: Called with (station path, values) whenever the twin publishes station values
+        #: (the web view's live source listens here).
+        self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
 
     # -- plumbing ------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -350,19 +358,43 @@ class LiveSession:
         self.twin_url = url
 
     async def _decide_proposal(self, proposal_id: str, accept: bool, who: str) -> str:
-        """An operator's decision on an advisory proposal, from the twin's OPC UA server.
+        return await self.decide_proposal(proposal_id, accept, who,
+                                          channel="the twin's OPC UA server")
+
+    async def decide_proposal(self, proposal_id: str, accept: bool, who: str, *,
+                              channel: str) -> str:
+        """An operator's decision on an advisory proposal (from the twin's OPC UA server or
+        its web view: ``channel``).
 
         ``who`` is the deciding session's authenticated identity (user name or X.509 subject),
         which the server checked holds the operator role; never a name the client typed.
         """
-        assert self.plant is not None
-        control = self.plant.ctx.control
-        if control is None:
+        if self.plant is None or self.plant.ctx.control is None:
             return "BadInvalidState: no controller in this run"
+        control = self.plant.ctx.control
         message = record_decision(control.sink, proposal_id, accept=accept, who=who,
-                                  t_s=float(self.env.now))
+                                  t_s=float(self.env.now), channel=channel)
         self.table.note(f"proposal {proposal_id}: {message}")
         return message
+
+    async def acknowledge_alarm(self, alarm_id: int, who: str) -> str:
+        """Record ``who`` (an authenticated identity holding the operator role) acknowledging
+        an alarm: in the journal first, then on the twin's server."""
+        if self.server is not None:
+            got = await self.server.acknowledge(alarm_id, who)
+            return got if isinstance(got, str) else f"{got.name}: alarm {alarm_id}"
+        journal = self.journal
+        if journal is None:
+            return "BadNotImplemented: no journal in this run"
+        row = read_alarm(journal.db, alarm_id)
+        if row is None:
+            return f"BadNotFound: no alarm {alarm_id}"
+        if not journal.acknowledge_alarm(alarm_id, who, time.time()):
+            return f"BadConditionBranchAlreadyAcked: alarm {alarm_id} was acknowledged"
+        text = f"alarm {alarm_id} ({row['station'] or row['source']} {row['kind']}) " \
+               f"acknowledged by {who}"
+        self.table.note(text)
+        return f"Good: {text}"
 
     # -- what the operator and SCADA see ---------------------------------------------------
     def observe(self, kind: str, path: str, batch_id: str, data: Mapping[str, Any]) -> None:
@@ -483,6 +515,8 @@ class LiveSession:
     def _publish(self, path: str, values: Mapping[str, Any]) -> None:
         if self.server is not None and path in self.server.stations:
             self.spawn(self.server.publish_station(path, values))
+        for listener in self.listeners:
+            listener(path, values)
 
     def _trajectory(self, batch_id: str, path: str, rec: Any, *, complete: bool) -> None:
         """Keep a batch's recorded actual values, long form (simulation time axis)."""
@@ -703,7 +737,7 @@ class _Switch:
 
 
 def record_decision(sink: Any, proposal_id: str, *, accept: bool, who: str,
-                    t_s: float) -> str:
+                    t_s: float, channel: str = "the twin's OPC UA server") -> str:
     """Record an operator decision on an open proposal in the run's audit sink.
 
     The control loop reads it when the batch starts (:meth:`ControlLoop.resolve`); a proposal
@@ -720,8 +754,9 @@ def record_decision(sink: Any, proposal_id: str, *, accept: bool, who: str,
     result = "accepted" if accept else "rejected"
     sink.record(AuditRecord(kind="decision", loop=prop.loop, batch_id=prop.batch_id,
                             before=prop.before, after=prop.after,
-                            reason=f"{result} through the twin's OPC UA server",
-                            who=who, sim_time_s=t_s, proposal_id=proposal_id, result=result))
+                            reason=f"{result} through {channel}",
+                            who=who, sim_time_s=t_s, proposal_id=proposal_id, result=result,
+                            predicted_nm=prop.predicted_nm))
     return f"Good: {result} by {who}"
 
 
@@ -747,11 +782,13 @@ async def run_live(cfg: PlantConfig, opts: LiveOptions) -> LiveOutcome:
     return (await run_lines([(cfg, opts)]))[0]
 
 
-async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]]) -> list[LiveOutcome]:
+async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]], *,
+                    web: WebOptions | None = None) -> list[LiveOutcome]:
     """Run the live twins of several lines side by side (one event loop, one Ctrl-C).
 
     Each line has its own PLCs (emulated ones are started here and stopped at the end), its
-    own gateway, plant model, twin server and run folder.
+    own gateway, plant model, twin server and run folder. With ``web``, one web view serves
+    every line's pages from this loop while they run.
     """
     emulators: list[list[EmulatorProcess]] = [[] for _ in lines]
     codes: dict[str, int] = {}
@@ -782,10 +819,13 @@ async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]]) -> list[Li
                 s.interrupt()
 
         _on_signals(loop, interrupt_all)
+        web_view = await _start_web(sessions, web) if web is not None else None
         try:
             results = await asyncio.gather(*(s.run() for s in sessions))
         finally:
             _on_signals(loop, None)
+            if web_view is not None:
+                await web_view.stop()
     finally:
         for group in emulators:
             for e in group:
@@ -803,6 +843,20 @@ async def run_lines(lines: Sequence[tuple[PlantConfig, LiveOptions]]) -> list[Li
                                     session.twin_url, session.stations(), interrupted,
                                     {n: codes[n] for n in names if n in codes}))
     return outcomes
+
+
+async def _start_web(sessions: Sequence[LiveSession], web: WebOptions) -> WebServer:
+    """The web view of the running lines (its address printed as ``web view: URL``)."""
+    sources = [LiveSource(s) for s in sessions]
+    view = WebView(sources, WebAuth(dict(web.accounts),
+                                    anonymous_read=is_loopback(web.host)),
+                   on_note=sessions[0].table.note if sessions else None)
+    server = WebServer(view, web.host, web.port)
+    await server.start()
+    for src in sources:
+        server.spawn(src.watch())
+    print(f"web view: {server.url}", flush=True)
+    return server
 
 
 async def _start_emulators(cfg: PlantConfig, opts: LiveOptions, *,

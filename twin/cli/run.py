@@ -31,6 +31,7 @@ from twin.errors import UsageError
 
 if TYPE_CHECKING:  # asyncua loads only for this command, not when the parser is built
     from connectors.twin_server import ServerSecurity
+    from connectors.web.server import WebOptions
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--server-pki", default=None, metavar="DIR",
                    help="certificate directory of the twin's OPC UA server (own/, trusted/, "
                         "rejected/; default ./pki-twin with --site, none on loopback)")
+    add_web_arguments(p, serve=True)
     p.add_argument("--quiet", action="store_true", help="no live table")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run whose twin was killed (its folder, or the folder "
@@ -126,10 +128,11 @@ def run(args: argparse.Namespace) -> int:
     security = _server_security(args)
     for _, opts in lines:
         opts.server_security = security
+    web = web_options(args)
     # asyncua logs client notices (session timeout granted, no signing policy on a loopback
     # demo endpoint) as warnings; the gateway reports what matters itself.
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    outcomes = asyncio.run(run_lines(lines))
+    outcomes = asyncio.run(run_lines(lines, web=web))
     for outcome in outcomes:
         s = outcome.result.summary
         state = "interrupted, saved" if outcome.interrupted else "done"
@@ -152,8 +155,9 @@ def _resume(args: argparse.Namespace) -> int:
     security = _server_security(args)
     lines = [resume_options(f, server=not args.no_server, quiet=args.quiet,
                             server_security=security) for f in folders]
+    web = web_options(args)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
-    outcomes = asyncio.run(run_lines(lines))
+    outcomes = asyncio.run(run_lines(lines, web=web))
     for outcome in outcomes:
         state = "interrupted, saved" if outcome.interrupted else "done"
         print(f"{outcome.result.summary['plant']}: resumed, {state}; run folder: "
@@ -175,3 +179,31 @@ def _server_security(args: argparse.Namespace) -> ServerSecurity | None:
     if args.site:
         return ServerSecurity(accounts, Path(args.server_pki or "pki-twin"), secure_only=True)
     return ServerSecurity(accounts, Path(args.server_pki) if args.server_pki else None)
+
+
+def add_web_arguments(p: argparse.ArgumentParser, *, serve: bool) -> None:
+    """``--web-host``, ``--web-port`` (and for ``run``: ``--no-web``)."""
+    if serve:
+        p.add_argument("--no-web", action="store_true", help="do not serve the web view")
+    p.add_argument("--web-host", default="127.0.0.1", metavar="ADDR",
+                   help="address the web view listens on (default 127.0.0.1, loopback; any "
+                        "other address needs --users: every page then needs a login)")
+    p.add_argument("--web-port", type=int, default=None, metavar="N",
+                   help="port of the web view (default: a free one, printed as 'web view: "
+                        "URL')")
+
+
+def web_options(args: argparse.Namespace) -> WebOptions | None:
+    """The web view's host, port and accounts (None with ``--no-web``)."""
+    if getattr(args, "no_web", False):
+        return None
+    from connectors.security_common import load_accounts
+    from connectors.web.server import WebOptions, is_loopback
+
+    if args.web_port is not None and not 0 <= args.web_port <= 65535:
+        raise UsageError(f"--web-port must be in [0, 65535], got {args.web_port}")
+    if not is_loopback(args.web_host) and not args.users:
+        raise UsageError(f"--web-host {args.web_host} is reachable from other machines: give "
+                         "--users FILE (every page then needs a login)")
+    accounts = load_accounts(args.users, who="anode-twin") if args.users else {}
+    return WebOptions(args.web_host, args.web_port, accounts)

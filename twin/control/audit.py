@@ -78,6 +78,9 @@ class AuditRecord:
         Proposal the record belongs to (``''`` when none).
     result : str
         Outcome: ``open``, ``accepted``, ``rejected``, ``ok``, ``failed: ...``, ``held`` ...
+    predicted_nm : Mapping[str, float]
+        A proposal's predicted thickness ``before`` and ``after`` the change, nm (what an
+        operator weighs before accepting it); empty for other records.
     """
 
     kind: str
@@ -90,6 +93,7 @@ class AuditRecord:
     sim_time_s: float | None = None
     proposal_id: str = ""
     result: str = ""
+    predicted_nm: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -361,7 +361,9 @@ class ControlLoop:
         self.sink.record(AuditRecord(
             kind=kind, loop=self.path, batch_id=prop.batch_id, before=prop.before,
             after=prop.after, reason=reason, who=who, sim_time_s=t_s,
-            proposal_id=prop.proposal_id, result=result))
+            proposal_id=prop.proposal_id, result=result,
+            predicted_nm={"before": prop.predicted_before_nm,
+                          "after": prop.predicted_after_nm}))
 
 
 def loop_mode(cfg: ControlConfig, path: str, kind: str) -> Mode:
