@@ -51,7 +51,7 @@ from connectors.twin_server import ServerSecurity, TwinServer
 from connectors.web.app import WebView
 from connectors.web.auth import WebAuth
 from connectors.web.server import WebOptions, WebServer, is_loopback
-from connectors.web.sources import LiveSource
+from connectors.web.sources import LiveSource, buffer_levels
 from twin.config.load import validate_model
 from twin.config.schema import PlantConfig
 from twin.config.tags import Endpoint, Tag
@@ -617,6 +617,8 @@ class LiveSession:
                           historian=self.plant.ctx.historian,
                           gateway_events=gw.event_log if gw else (),
                           gateway_total=gw.events_logged if gw else 0, partial=partial)
+        # The line's buffers as they are now (the web view of a finished run shows the last).
+        self.journal.put_meta("buffers", buffer_levels(self.plant))
         if gw is not None:
             self.journal.put_meta("gaps", [
                 {"endpoint": g.endpoint, "start_monotonic_s": g.start,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import shutil
 import sqlite3
@@ -118,6 +119,12 @@ def trend_of(rows: Sequence[tuple[float, float, float, float]],
         tt, vv = views.thin(tl, vl)
         out[name] = {"t_s": tt, "v": vv}
     return out
+
+
+def buffer_levels(plant: Any) -> list[dict[str, Any]]:
+    """Fill of each buffer of a plant model (the live journal keeps the latest)."""
+    return [{"path": b.path, "level": int(b.level), "capacity": b.capacity,
+             "held": len(b.held)} for b in plant.buffers]
 
 
 # -- a live twin -----------------------------------------------------------------------------
@@ -280,8 +287,7 @@ class LiveSource:
                                  "source": "plc" if path in plc_paths and live else "simulated",
                                  "endpoint": endpoint})
             stations.sort(key=lambda st: views.flow_order(str(st["path"])))
-        buffers = [{"path": b.path, "level": int(b.level), "capacity": b.capacity,
-                    "held": len(b.held)} for b in (plant.buffers if plant else [])]
+        buffers = buffer_levels(plant) if plant is not None else []
         plcs = []
         gw = s.gateway
         for name, ep in s.endpoints.items():
@@ -467,6 +473,7 @@ def run_view(run_dir: Path) -> dict[str, Any]:
     db = _read_only_journal(run_dir)
     try:
         alarms = _folder_alarms(run_dir, db)
+        buffers = _journal_meta(db, "buffers") or []
         running = _last_batches(run, rows, db)
     finally:
         if db is not None:
@@ -485,7 +492,7 @@ def run_view(run_dir: Path) -> dict[str, Any]:
         stations.sort(key=lambda st: views.flow_order(st["path"]))
     end_s = views.num(run.meta.get("days", math.nan) * 86400.0) if run.meta else None
     return {**facts, "read_only": True, "status": "finished", "stations": stations,
-            "buffers": [], "plcs": [], "live": False, "plant_time_s": end_s,
+            "buffers": buffers, "plcs": [], "live": False, "plant_time_s": end_s,
             "live_from_s": None, "running": running, "batches": batches,
             "audit": audit[-views.MAX_ROWS:], "proposals": views.open_proposals(audit),
             "alarms": alarms, "calibration": views.calibration_view(
@@ -500,6 +507,15 @@ def _read_only_journal(run_dir: Path) -> sqlite3.Connection | None:
         return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error:
         return None
+
+
+def _journal_meta(db: sqlite3.Connection | None, key: str) -> Any:
+    if db is None:
+        return None
+    with contextlib.suppress(sqlite3.Error, ValueError):
+        row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+    return None
 
 
 def _folder_alarms(run_dir: Path, db: sqlite3.Connection | None) -> list[dict[str, Any]]:
@@ -528,6 +544,8 @@ def _last_batches(run: Any, rows: list[dict[str, Any]], db: sqlite3.Connection |
         g = group[group["batch_id"] == bid].sort_values("time_s")
         row = by_id.get(bid, {})
         start = views.num(row.get("start_s"))
+        if start is None:  # still running when the run ended: from its first sample
+            start = views.num(g["time_s"].min())
         trend: dict[str, dict[str, list[Any]]] = {}
         for name, s in g.groupby("signal"):
             tt, vv = views.thin(s["time_s"].tolist(), s["value"].tolist())
@@ -535,7 +553,8 @@ def _last_batches(run: Any, rows: list[dict[str, Any]], db: sqlite3.Connection |
         sp = {k.removeprefix("sp_"): row[k] for k in row if str(k).startswith("sp_")}
         preds = _history_predictions(db, str(path), start, views.num(row.get("end_s")))
         out[str(path)] = {"path": str(path), "batch_id": bid, "start_s": start,
-                          "setpoints": {k: views.num(v) for k, v in sp.items()},
+                          "setpoints": {k: views.num(v) for k, v in sp.items()
+                                        if views.num(v) is not None},
                           "sp_profile": _furnace_sp(start or 0.0, {
                               "start_c": row.get("sp_start_c"), "hold_c": row.get("sp_hold_c"),
                               "ramp_c_per_min": row.get("sp_ramp_c_per_min"),

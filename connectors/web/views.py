@@ -181,6 +181,10 @@ def calibration_view(batches: Sequence[Mapping[str, Any]],
     widened by the lab's own repeatability: what the lab is predicted to read), against the
     nominal ``level`` of the interval.
     """
+    # A live twin's warm-up batches ran on its own model of the tool: only the batches made
+    # on the line tell how well it predicts the plant.
+    if any(b["live"] for b in batches):
+        batches = [b for b in batches if b["live"]]
     points = [{"unit_id": b["unit_id"], "path": b["path"], "t_s": b["end_s"],
                "pred_nm": b["pred_nm"], "lower_nm": b["lab_lower_nm"],
                "upper_nm": b["lab_upper_nm"], "lab_nm": b["lab_nm"],
