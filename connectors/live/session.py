@@ -750,6 +750,9 @@ def record_decision(sink: Any, proposal_id: str, *, accept: bool, who: str,
                 None)
     if prop is None:
         return f"BadNotFound: no open proposal {proposal_id!r}"
+    if prop.result == "advice":
+        return (f"BadInvalidState: {proposal_id!r} is advice during the step (the twin does "
+                "not act on a decision): trim the hold on the furnace's own HMI")
     if sink.decision(proposal_id) is not None or any(
             r.proposal_id == proposal_id and r.kind in ("expire", "write") for r in records):
         return f"BadInvalidState: proposal {proposal_id!r} is no longer open"

@@ -245,7 +245,12 @@ class LiveSource:
         plant = self.session.plant
         if plant is None:
             return []
-        rows = ({**u.row, "unit_id": u.id, "unit_kind": u.kind, "alloy": u.alloy}
+        stations, live_from = set(self.session.stations()), self.session.live_from
+        # Whether a batch ran on the line, as the exported batch table says it
+        # (:func:`twin.store.export.live_batches`): on a PLC's station, started after go-live.
+        rows = ({**u.row, "unit_id": u.id, "unit_kind": u.kind, "alloy": u.alloy,
+                 "live_equipment": u.row.get("path") in stations
+                 and float(u.row.get("start_s", -math.inf)) >= live_from}
                 for u in plant.ctx.ledger.units[-4 * views.MAX_ROWS:]
                 if u.kind in views.RELEASE_KINDS)
         return views.release_rows(rows)
@@ -337,14 +342,9 @@ class LiveSource:
         for path, r in running.items():
             r["actions"] = [a for a in audit if a["batch_id"] == r["batch_id"]
                             and a["loop"] == path]
-        self._audit_n = len(records)
-        for b in batches:
-            self._batch_keys[b["unit_id"]] = views.batch_key(b)
-        for path, cur in s.current.items():
-            rec = cur.get("recorder")
-            if rec is not None:
-                self._pushed[path] = (str(cur.get("batch_id", "")), len(rec.rows),
-                                      len(rec.samples))
+        # The push cursors are left alone: pages already open must still get what changed
+        # since the last scan; a new page drops what its snapshot already holds (by seq,
+        # by batch id, by time).
         return {**self.facts, "read_only": False, "status": "live" if s.live[0] else "warm-up",
                 "time_factor": s.opts.time_factor, **self._line(), "running": running,
                 "batches": batches, "audit": audit[-views.MAX_ROWS:],

@@ -127,10 +127,17 @@ def audit_view(rec: Mapping[str, Any], seq: int) -> dict[str, Any]:
 
 
 def open_proposals(audit: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Proposals no decision, write or expiry has closed, oldest first."""
+    """Proposals open for a decision (no decision, write or expiry has closed them), oldest
+    first; in-step advice is not among them (:func:`advice`)."""
     closed = {r["proposal_id"] for r in audit
               if r["kind"] in ("decision", "write", "expire") and r["proposal_id"]}
-    return [r for r in audit if r["kind"] == "proposal" and r["proposal_id"] not in closed]
+    return [r for r in audit if r["kind"] == "proposal" and r["result"] == "open"
+            and r["proposal_id"] not in closed]
+
+
+def advice(audit: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """In-step advice of advisory endpoint control (not for decision), newest last."""
+    return [r for r in audit if r["kind"] == "proposal" and r["result"] == "advice"]
 
 
 def _plain(d: Mapping[str, Any]) -> dict[str, Any]:

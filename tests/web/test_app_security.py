@@ -52,6 +52,9 @@ class LineOnRealParts:
                                      before={"hold_min": 150.0}, after={"hold_min": 171.0},
                                      proposal_id="line1.oxidizer1/C1", result="open",
                                      predicted_nm={"before": 9.1, "after": 10.0}))
+        self.sink.record(AuditRecord(kind="proposal", loop="line1.oxidizer1", batch_id="C0",
+                                     before={"hold_min": 150.0}, after={"hold_min": 160.0},
+                                     proposal_id="line1.oxidizer1/C0/hold1", result="advice"))
         self.journal = journal
         got = journal.alarm(endpoint="furnace1", station="line1.oxidizer1",
                             source="furnace1.Alarms.OverTemperature", kind="OverTemperature",
@@ -120,7 +123,7 @@ def test_writes_need_a_session_csrf_same_origin_and_the_operator_role(tmp_path: 
         r = await c.post(f"/api/lines/line1/alarms/{line.alarm_id}/ack",
                          headers={"X-CSRF-Token": token})
         assert r.status_code == 403
-        assert [r.kind for r in line.sink.records] == ["proposal"]
+        assert [r.kind for r in line.sink.records] == ["proposal", "proposal"]
         # An operator without the token, with a wrong one, from another origin: refused.
         c.cookies.clear()
         token = await _login(c, "alice")
@@ -128,7 +131,7 @@ def test_writes_need_a_session_csrf_same_origin_and_the_operator_role(tmp_path: 
                         {"X-CSRF-Token": token, "Origin": "http://evil.example"}):
             r = await c.post(decide, json={"proposal_id": pid, "accept": True}, headers=headers)
             assert r.status_code == 403, headers
-        assert [r.kind for r in line.sink.records] == ["proposal"]
+        assert [r.kind for r in line.sink.records] == ["proposal", "proposal"]
         # Right: recorded under the session's user whatever name the request carries.
         r = await c.post(decide, json={"proposal_id": pid, "accept": True, "who": "mallory"},
                          headers={"X-CSRF-Token": token, "Origin": base})
@@ -140,6 +143,10 @@ def test_writes_need_a_session_csrf_same_origin_and_the_operator_role(tmp_path: 
         r = await c.post(decide, json={"proposal_id": pid, "accept": False},
                          headers={"X-CSRF-Token": token})
         assert r.status_code == 409
+        # In-step advice is not for a decision: the twin would not act on it.
+        r = await c.post(decide, json={"proposal_id": "line1.oxidizer1/C0/hold1",
+                                       "accept": True}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 409 and "HMI" in r.json()["error"]
         r = await c.post(decide, json={"proposal_id": "nope", "accept": False},
                          headers={"X-CSRF-Token": token})
         assert r.status_code == 404
@@ -231,11 +238,12 @@ def test_a_finished_run_is_read_only_and_links_its_reports(sim_run: Path) -> Non
     sources = folder_sources(sim_run)
     view = sources[0].snapshot()
     released = [b["unit_id"] for b in view["batches"] if b["decision"] == "release"]
-    assert released and view["proposals"] and view["read_only"]
+    proposals = [a for a in view["audit"] if a["kind"] == "proposal"]
+    assert released and proposals and view["read_only"]
 
     async def scenario(c: httpx.AsyncClient, base: str) -> None:
         token = await _login(c, "alice")
-        pid = view["proposals"][0]["proposal_id"]
+        pid = proposals[-1]["proposal_id"]
         r = await c.post("/api/lines/line1/decide", json={"proposal_id": pid, "accept": True},
                          headers={"X-CSRF-Token": token})
         assert r.status_code == 409 and "read-only" in r.json()["error"]

@@ -38,12 +38,16 @@ def test_alarm_list_keeps_every_open_alarm_and_bounds_the_closed() -> None:
 
 
 def test_open_proposals_are_those_not_decided_written_or_expired() -> None:
-    def rec(kind: str, pid: str) -> dict[str, object]:
-        return views.audit_view({"kind": kind, "loop": "l", "proposal_id": pid}, 0)
+    def rec(kind: str, pid: str, result: str = "open") -> dict[str, object]:
+        return views.audit_view({"kind": kind, "loop": "l", "proposal_id": pid,
+                                 "result": result}, 0)
 
     audit = [rec("proposal", "a"), rec("proposal", "b"), rec("proposal", "c"),
-             rec("proposal", "d"), rec("decision", "a"), rec("expire", "b"), rec("write", "c")]
+             rec("proposal", "d"), rec("decision", "a"), rec("expire", "b"), rec("write", "c"),
+             rec("proposal", "e/hold1", "advice")]
     assert [p["proposal_id"] for p in views.open_proposals(audit)] == ["d"]
+    # In-step advice is shown, never offered for a decision.
+    assert [p["proposal_id"] for p in views.advice(audit)] == ["e/hold1"]
 
 
 def _batch(i: int, lab: float | None, lo: float, hi: float, live: bool) -> dict[str, object]:

@@ -77,7 +77,8 @@ class AuditRecord:
     proposal_id : str
         Proposal the record belongs to (``''`` when none).
     result : str
-        Outcome: ``open``, ``accepted``, ``rejected``, ``ok``, ``failed: ...``, ``held`` ...
+        Outcome: ``open``, ``advice`` (in-step advice, not for decision), ``accepted``,
+        ``rejected``, ``ok``, ``failed: ...``, ``held`` ...
     predicted_nm : Mapping[str, float]
         A proposal's predicted thickness ``before`` and ``after`` the change, nm (what an
         operator weighs before accepting it); empty for other records.
@@ -315,6 +316,7 @@ def proposal_states(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
     A proposal is ``open`` until an operator decides it or its batch starts without a decision
     (``expired``); an accepted proposal becomes ``written`` once the setpoints were written.
+    Advice during a step (``advice``) is never open: the twin would not act on a decision.
     """
     states: dict[str, dict[str, Any]] = {}
     for e in entries:
@@ -322,7 +324,8 @@ def proposal_states(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if not pid:
             continue
         if e["kind"] == "proposal":
-            states[pid] = {**e, "state": "open"}
+            # In-step advice (advisory endpoint control) is never open for a decision.
+            states[pid] = {**e, "state": "advice" if e.get("result") == "advice" else "open"}
         elif pid in states:
             if e["kind"] == "decision":
                 states[pid]["state"] = e["result"]

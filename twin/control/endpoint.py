@@ -278,12 +278,15 @@ class EndpointControl:
         before = {"hold_min": float(sp["hold_min"]), "predicted_nm": now}
         after = {"hold_min": action.hold_min, "predicted_nm": pred}
         if loop.mode != "closed_loop":
-            # In advisory mode an operator decides; a hold cannot wait for one, so the
-            # twin only proposes (the audit trail and the operator's screen show it).
+            # In advisory mode an operator decides; a hold cannot wait for a decision through
+            # the twin, so this is advice (result ``advice``, never ``open``): nothing the
+            # twin would act on is offered for acceptance; the operator trims the hold on
+            # the furnace's own HMI if they agree.
             loop.sink.record(AuditRecord(
                 kind="proposal", loop=loop.path, batch_id=self.plan.batch_id, before=before,
                 after=after, reason=action.reason, who="controller", sim_time_s=t_s,
-                proposal_id=pid, result="open"))
+                proposal_id=pid, result="advice",
+                predicted_nm={"before": now, "after": pred}))
             return None
         return action
 

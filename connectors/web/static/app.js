@@ -72,10 +72,12 @@
     });
     on("audit", (m) => {
       const line = data.lines[m.line]; if (!line) return;
-      line.audit.push(...m.new);
+      const last = line.audit.length ? line.audit[line.audit.length - 1].seq : -1;
+      const fresh = m.new.filter((a) => a.seq > last);  // the snapshot may hold some already
+      line.audit.push(...fresh);
       if (line.audit.length > MAX_ROWS) line.audit.splice(0, line.audit.length - MAX_ROWS);
       line.proposals = m.proposals;
-      for (const a of m.new) {
+      for (const a of fresh) {
         const r = line.running[a.loop];
         if (r && r.batch_id === a.batch_id) r.actions.push(a);
       }
@@ -106,7 +108,9 @@
     if (m.prediction) push(r.predictions, m.prediction);
     const add = (name, t, v) => {
       const s = r.trend[name] || (r.trend[name] = { t_s: [], v: [] });
-      if (s.t_s.length && t <= s.t_s[s.t_s.length - 1]) { s.v[s.v.length - 1] = v; return; }
+      const lastT = s.t_s.length ? s.t_s[s.t_s.length - 1] : -Infinity;
+      if (t < lastT) return;  // already in the snapshot
+      if (t === lastT) { s.v[s.v.length - 1] = v; return; }
       s.t_s.push(t); s.v.push(v);
       if (s.t_s.length > MAX_POINTS) { s.t_s.splice(0, s.t_s.length - MAX_POINTS); s.v.splice(0, s.v.length - MAX_POINTS); }
     };
@@ -384,6 +388,9 @@
       return v == null ? "–" : `${nm(v)} nm`;
     };
     const hint = may ? "" : `<p class="muted">${me.read_only ? "a finished run is read-only" : me.user ? `${esc(me.user)} (${esc(me.role)}) may not decide: the operator role is needed` : "log in as an operator to decide"}</p>`;
+    const adv = audit.filter(([, a]) => a.kind === "proposal" && a.result === "advice").slice(0, 10);
+    const advHtml = adv.length ? `<h2>Advice during the step</h2><p class="muted">The twin does not act on these: trim the hold on the furnace's own HMI if you agree.</p>
+      <table id="advice"><tr><th>time</th><th>batch</th><th>now</th><th>advised</th><th>why</th></tr>${adv.map(([, a]) => `<tr data-proposal="${esc(a.proposal_id)}"><td>${clock(a.sim_time_s)}</td><td>${esc(a.batch_id)}</td><td>${kv(a.before)} (${predicted(a, "before")})</td><td>${kv(a.after)} (${predicted(a, "after")})</td><td>${esc(a.reason)}</td></tr>`).join("")}</table>` : "";
     const html = `${msgHtml()}<h2>Open proposals</h2>${hint}
       ${props.length ? `<table id="proposals"><tr><th>proposal</th><th>batch</th><th>setpoints now</th><th>proposed</th><th>predicted now</th><th>predicted after</th><th>why</th><th></th></tr>
       ${props.map(([l, p]) => `<tr data-proposal="${esc(p.proposal_id)}">
@@ -391,7 +398,7 @@
         <td class="num">${predicted(p, "before")}</td><td class="num">${predicted(p, "after")}</td><td>${esc(p.reason)}</td>
         <td><button class="primary" data-act="accept" data-line="${esc(l.name)}" data-id="${esc(p.proposal_id)}" ${may ? "" : "disabled"}>Accept</button>
             <button class="danger" data-act="reject" data-line="${esc(l.name)}" data-id="${esc(p.proposal_id)}" ${may ? "" : "disabled"}>Reject</button></td></tr>`).join("")}</table>`
-        : '<p class="muted" id="no-proposals">no open proposal</p>'}
+        : '<p class="muted" id="no-proposals">no open proposal</p>'}${advHtml}
       <h2>Audit trail</h2><table id="audit"><tr><th>time</th><th>loop</th><th>batch</th><th>kind</th><th>before</th><th>after</th><th>who</th><th>result</th><th>why</th></tr>
       ${audit.slice(0, MAX_ROWS).map(([, a]) => `<tr data-kind="${esc(a.kind)}" data-proposal="${esc(a.proposal_id)}"><td>${clock(a.sim_time_s)}</td><td>${esc(a.loop)}</td><td>${esc(a.batch_id)}</td><td>${esc(a.kind)}</td>
         <td>${kv(a.before)}</td><td>${kv(a.after)}</td><td>${esc(a.who)}</td><td>${esc(a.result)}</td><td>${esc(a.reason)}</td></tr>`).join("")}</table>`;
