@@ -8,7 +8,8 @@ in the batch table and gets its lab value and decision; alice accepts an open pr
 a confirmation and sees the decision and then the tool's confirmed write in the audit trail
 (the journal has both, under alice); vera is refused (403) and an anonymous page too (401);
 a heater runaway on the PLC shows as an active alarm that alice acknowledges; when the twin
-stops, every open page says "stale". The suite's screenshots of the pages are these pages
+stops, every open page says "stale"; a PLC killed (-9) and restarted shows on the Line page
+as lost and found again. The suite's screenshots of the pages are these pages
 (``UPDATE_SCREENSHOTS=1`` copies them to ``docs/screenshots/`` for the README).
 """
 
@@ -168,7 +169,6 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
         assert running.evaluate("window.__loaded_once") is True
         text = running.inner_text("[id^=pred-line1_oxidizer1]")
         assert text.endswith("nm") and float(text.split()[0]) > 0
-        _shot(running, "running", shots)
 
         # The operator decides the next open proposal, after a confirmation.
         alice = _login(browser, base, "alice")
@@ -177,7 +177,7 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
                                          timeout=WAIT_MS)
         pid = button.get_attribute("data-id")
         assert pid
-        button.click()
+        alice.locator(f"button[data-act=accept][data-id='{pid}']").click()
         alice.wait_for_selector("#confirm[open]")
         assert pid in alice.inner_text("#confirm-title")
         alice.click("#confirm-ok")
@@ -209,13 +209,14 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
         assert batches.evaluate("window.__loaded_once") is True
         _shot(batches, "batches", shots)
 
+        _shot(running, "running", shots)  # later in the run: a batch well into its step
         # A heater runaway on the PLC: an active alarm that alice acknowledges.
         _plc_call(plc.url, "InjectFault", "HeaterRunaway")
         alice.goto(f"{base}/alarms")
         ack = alice.wait_for_selector("#alarms-active button[data-act=ack]:not([disabled])",
                                       timeout=WAIT_MS)
         aid = ack.get_attribute("data-id")
-        ack.click()
+        alice.locator(f"button[data-act=ack][data-id='{aid}']").first.click()
         alice.click("#confirm-ok")
         # Acknowledged: still active, or cleared meanwhile (the trip stops the heater).
         alice.wait_for_selector(f"tr[data-alarm='{aid}'][data-state=active], "
@@ -229,11 +230,26 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
             page.wait_for_selector("#conn[data-state=live]", timeout=20_000)
             page.wait_for_timeout(1500)
             _shot(page, name, shots)
-        line_page = page  # noqa: F841  (kept open: it must turn stale too)
+
+        # The PLC is killed (-9) and comes back on its address: the Line page shows the
+        # connection lost and found again, without a reload.
+        line_page = anon_ctx.new_page()
+        line_page.goto(f"{base}/line")
+        plc_state = ".plc[data-endpoint=furnace1][data-state={}]"
+        line_page.wait_for_selector(plc_state.format("connected"), timeout=20_000)
+        line_page.evaluate("window.__loaded_once = true")
+        port = int(plc.url.split(":")[2].split("/")[0])
+        plc.proc.kill()
+        plc.proc.wait(10)
+        line_page.wait_for_selector(plc_state.format("reconnecting"), timeout=20_000)
+        plc = start_emulator("furnace", "furnace1", config=DEFAULT_PLANT,
+                             time_factor=TIME_FACTOR, seed=45, port=port)
+        line_page.wait_for_selector(plc_state.format("connected"), timeout=30_000)
+        assert line_page.evaluate("window.__loaded_once") is True
 
         # The twin stops: every open page says so within a few seconds.
         twin.stop()
-        for p in (running, batches):
+        for p in (running, batches, line_page):
             p.wait_for_selector("#conn[data-state=stale]", timeout=15_000)
         assert "stale" in running.inner_text("#conn")
     finally:

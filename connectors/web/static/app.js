@@ -391,18 +391,31 @@
     const adv = audit.filter(([, a]) => a.kind === "proposal" && a.result === "advice").slice(0, 10);
     const advHtml = adv.length ? `<h2>Advice during the step</h2><p class="muted">The twin does not act on these: trim the hold on the furnace's own HMI if you agree.</p>
       <table id="advice"><tr><th>time</th><th>batch</th><th>now</th><th>advised</th><th>why</th></tr>${adv.map(([, a]) => `<tr data-proposal="${esc(a.proposal_id)}"><td>${clock(a.sim_time_s)}</td><td>${esc(a.batch_id)}</td><td>${kv(a.before)} (${predicted(a, "before")})</td><td>${kv(a.after)} (${predicted(a, "after")})</td><td>${esc(a.reason)}</td></tr>`).join("")}</table>` : "";
-    const html = `${msgHtml()}<h2>Open proposals</h2>${hint}
+    // Sections drawn apart: a new audit record must not redraw the buttons under the pointer.
+    const parts = sections(page, "control", ["ctl-msg", "ctl-props", "ctl-advice", "ctl-audit"]);
+    setHtml(parts[0], msgHtml());
+    setHtml(parts[1], `<h2>Open proposals</h2>${hint}
       ${props.length ? `<table id="proposals"><tr><th>proposal</th><th>batch</th><th>setpoints now</th><th>proposed</th><th>predicted now</th><th>predicted after</th><th>why</th><th></th></tr>
       ${props.map(([l, p]) => `<tr data-proposal="${esc(p.proposal_id)}">
         <td>${esc(p.proposal_id)}</td><td>${esc(p.batch_id)}</td><td>${kv(p.before)}</td><td>${kv(p.after)}</td>
         <td class="num">${predicted(p, "before")}</td><td class="num">${predicted(p, "after")}</td><td>${esc(p.reason)}</td>
         <td><button class="primary" data-act="accept" data-line="${esc(l.name)}" data-id="${esc(p.proposal_id)}" ${may ? "" : "disabled"}>Accept</button>
             <button class="danger" data-act="reject" data-line="${esc(l.name)}" data-id="${esc(p.proposal_id)}" ${may ? "" : "disabled"}>Reject</button></td></tr>`).join("")}</table>`
-        : '<p class="muted" id="no-proposals">no open proposal</p>'}${advHtml}
-      <h2>Audit trail</h2><table id="audit"><tr><th>time</th><th>loop</th><th>batch</th><th>kind</th><th>before</th><th>after</th><th>who</th><th>result</th><th>why</th></tr>
+        : '<p class="muted" id="no-proposals">no open proposal</p>'}`);
+    setHtml(parts[2], advHtml);
+    setHtml(parts[3], `<h2>Audit trail</h2><table id="audit"><tr><th>time</th><th>loop</th><th>batch</th><th>kind</th><th>before</th><th>after</th><th>who</th><th>result</th><th>why</th></tr>
       ${audit.slice(0, MAX_ROWS).map(([, a]) => `<tr data-kind="${esc(a.kind)}" data-proposal="${esc(a.proposal_id)}"><td>${clock(a.sim_time_s)}</td><td>${esc(a.loop)}</td><td>${esc(a.batch_id)}</td><td>${esc(a.kind)}</td>
-        <td>${kv(a.before)}</td><td>${kv(a.after)}</td><td>${esc(a.who)}</td><td>${esc(a.result)}</td><td>${esc(a.reason)}</td></tr>`).join("")}</table>`;
-    setHtml(page, html);
+        <td>${kv(a.before)}</td><td>${kv(a.after)}</td><td>${esc(a.who)}</td><td>${esc(a.result)}</td><td>${esc(a.reason)}</td></tr>`).join("")}</table>`);
+  }
+
+  // The page's fixed sections (made once per page), each redrawn on its own.
+  function sections(page, name, ids) {
+    if (page.dataset.sections !== name) {
+      page.dataset.sections = name;
+      drawn.delete(page);
+      page.innerHTML = ids.map((id) => `<div id="${id}"></div>`).join("");
+    }
+    return ids.map((id) => document.getElementById(id));
   }
 
   // Alarms: active, cleared but unacknowledged, and history.
@@ -423,9 +436,11 @@
     const unacked = all.filter(([, a]) => !a.active && !a.acked);
     const closed = all.filter(([, a]) => !a.active && a.acked).reverse();
     const hint = may ? "" : `<p class="muted">${me.read_only ? "a finished run is read-only" : "acknowledging needs the operator role"}</p>`;
-    setHtml(page, `${msgHtml()}${hint}<h2>Active</h2>${table("alarms-active", active, true)}
-      <h2>Cleared, not acknowledged</h2>${table("alarms-unacked", unacked, true)}
-      <h2>Cleared and acknowledged</h2>${table("alarms-closed", closed, false)}`);
+    const parts = sections(page, "alarms", ["al-msg", "al-active", "al-unacked", "al-closed"]);
+    setHtml(parts[0], `${msgHtml()}${hint}`);
+    setHtml(parts[1], `<h2>Active</h2>${table("alarms-active", active, true)}`);
+    setHtml(parts[2], `<h2>Cleared, not acknowledged</h2>${table("alarms-unacked", unacked, true)}`);
+    setHtml(parts[3], `<h2>Cleared and acknowledged</h2>${table("alarms-closed", closed, false)}`);
   }
 
   // Calibration: VM against lab over time, coverage so far, learnt parameters.
