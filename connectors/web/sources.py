@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import shutil
 import sqlite3
@@ -35,6 +36,8 @@ from twin.errors import TwinError, UsageError
 if TYPE_CHECKING:
     from connectors.live.session import LiveSession
     from connectors.web.hub import Hub
+
+log = logging.getLogger(__name__)
 
 #: Seconds between two scans of the live twin for changed batches, states, audit, alarms.
 SCAN_S = 0.25
@@ -149,6 +152,9 @@ class LiveSource:
         self._pushed: dict[str, tuple[str, int, int]] = {}
         self._reports: dict[tuple[str, str], tuple[float, tuple[str, bytes] | None]] = {}
         self._report_lock = asyncio.Lock()
+        self._failed: set[type[BaseException]] = set()
+        self._alarm_state: tuple[Any, ...] = ()
+        self._alarm_rows: list[dict[str, Any]] = []
         session.listeners.append(self.on_station)
 
     def attach(self, hub: Hub) -> None:
@@ -193,8 +199,12 @@ class LiveSource:
         """Push what the scans find changed, until cancelled."""
         while True:
             await asyncio.sleep(SCAN_S)
-            with contextlib.suppress(Exception):  # a page problem must never stop the twin
+            try:
                 self.scan()
+            except Exception as exc:  # a page problem must never stop the twin
+                if type(exc) not in self._failed:  # said once per kind, not 4 times a second
+                    self._failed.add(type(exc))
+                    log.exception("web view of %s: scan failed", self.line)
 
     def scan(self) -> None:
         hub = self.hub
@@ -272,7 +282,14 @@ class LiveSource:
             return []
         from twin.store.journal import read_alarms
 
-        return views.alarm_list(_records(read_alarms(journal.db)))
+        # The table is read again only when an alarm was raised, cleared or acknowledged.
+        state = tuple(journal.db.execute(
+            "SELECT COUNT(*), MAX(alarm_id), COUNT(cleared_at), COUNT(acknowledged_by) "
+            "FROM alarms").fetchone())
+        if state != self._alarm_state:
+            self._alarm_state = state
+            self._alarm_rows = views.alarm_list(_records(read_alarms(journal.db)))
+        return self._alarm_rows
 
     def _line(self) -> dict[str, Any]:
         s = self.session
@@ -374,16 +391,8 @@ class LiveSource:
         if got is not None and now - got[0] < REPORT_TTL_S:
             return got[1]
         async with self._report_lock:
-            tmp = Path(tempfile.mkdtemp(prefix="anode-twin-web-"))
-            try:
-                dst = sqlite3.connect(tmp / "journal.sqlite")
-                try:
-                    journal.db.backup(dst)  # consistent copy, on the loop (it is small)
-                finally:
-                    dst.close()
-                result = await asyncio.to_thread(_report_from_journal_copy, tmp, batch_id, kind)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+            result = await asyncio.to_thread(_report_from_journal, journal.path, batch_id,
+                                             kind)
         self._reports[(batch_id, kind)] = (now, result)
         if len(self._reports) > 64:
             self._reports.pop(next(iter(self._reports)))
@@ -399,12 +408,25 @@ def _finite_rows(rows: list[list[Any]]) -> list[list[Any]]:
     return [[views.num(v) if isinstance(v, int | float) else v for v in r] for r in rows]
 
 
-def _report_from_journal_copy(folder: Path, batch_id: str, kind: str
-                              ) -> tuple[str, bytes] | None:
+def _report_from_journal(journal: Path, batch_id: str, kind: str
+                         ) -> tuple[str, bytes] | None:
+    """A batch's report from a consistent copy of a live journal (in a worker thread: its
+    own read connection, which WAL lets run beside the twin's writes)."""
     from twin.store.export import export_run
 
-    export_run(folder)
-    return report_file(folder, batch_id, kind)
+    tmp = Path(tempfile.mkdtemp(prefix="anode-twin-web-"))
+    try:
+        src = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+        dst = sqlite3.connect(tmp / "journal.sqlite")
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        export_run(tmp)
+        return report_file(tmp, batch_id, kind)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report_file(run_dir: Path, batch_id: str, kind: str) -> tuple[str, bytes] | None:
@@ -596,9 +618,12 @@ def folder_sources(root: Path) -> list[RunSource]:
         raise UsageError(f"{root}: no such run directory")
     folders = [root] if _is_run(root) else sorted(p for p in root.iterdir()
                                                    if p.is_dir() and _is_run(p))
+    if not folders and (root / "replications").is_dir():
+        raise UsageError(f"{root}: a study folder keeps each replication's KPIs, not its "
+                         "batch records; serve a run folder (anode-twin simulate or run)")
     if not folders:
         raise UsageError(f"{root}: no run folder (batches.parquet or journal.sqlite) in it or "
-                        "in its subfolders")
+                         "in its subfolders")
     out = []
     for f in folders:
         src = f

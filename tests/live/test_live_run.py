@@ -59,6 +59,8 @@ def test_main_job_runs_and_leaves_no_plc_behind(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert "sim time" in proc.stdout
+    # The web view of both lines is served while they run; its address comes first.
+    assert proc.stdout.startswith("web view: http://127.0.0.1:"), proc.stdout[:200]
     assert "line1.oxidizer1" in proc.stdout and "line2.sputter1" in proc.stdout
     assert f"run folder: {out / 'line1'}" in proc.stdout
     for line, station, kind in (("line1", "line1.oxidizer1", "charge"),

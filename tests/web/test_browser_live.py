@@ -207,6 +207,12 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
         row_id = live_row.get_attribute("id")
         batches.wait_for_selector(f"#{row_id}:not([data-decision=pending])", timeout=WAIT_MS)
         assert batches.evaluate("window.__loaded_once") is True
+        # Its release report and certificate, from the journal as it is now (mid-run).
+        bid = (row_id or "").removeprefix("batch-")
+        for kind, media in (("report", "text/html"), ("certificate", "application/json")):
+            got = batches.request.get(f"{base}/api/lines/line1/{kind}/{bid}")
+            assert got.ok and got.headers["content-type"].startswith(media), got.status
+            assert bid in got.text()
         _shot(batches, "batches", shots)
 
         _shot(running, "running", shots)  # later in the run: a batch well into its step
