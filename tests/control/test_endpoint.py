@@ -154,3 +154,36 @@ def test_wrong_gas_ends_the_hold_and_the_batch_is_not_learnt(
     assert not pred.reliable
     out = loop.on_lab("B1", 3.0, cp + 7200.0)
     assert [o.status for o in out] == ["rejected"] and "gross fault" in out[0].reason
+
+
+def test_the_hold_runs_from_reaching_the_hold_temperature() -> None:
+    """A PLC step that starts with 15 min of loading and heats slower than planned holds for
+    its full time once it is within the settle band; a furnace on its planned schedule is
+    unchanged (its hold starts at the planned ramp end)."""
+    from twin.control.endpoint import HOLD_BAND_C, hold_start_s, ramp_s
+
+    sp = {"start_c": 25.0, "hold_c": 825.0, "ramp_c_per_min": 15.0, "cool_c_per_min": 15.0,
+          "hold_min": 150.0}
+    r_s = ramp_s(sp)
+    load_s, slow = 900.0, 10.0  # 15 min at 25 °C, then 10 °C/min instead of 15
+    t = np.arange(0.0, load_s + 800.0 / slow * 60.0 + 1200.0, 60.0)
+    temp = np.clip(25.0 + np.maximum(t - load_s, 0.0) * slow / 60.0, None, 825.0)
+    gas = np.full(t.size, 0.21), np.full(t.size, 0.02)
+    reached = float(t[np.argmax(temp >= 825.0 - HOLD_BAND_C)])
+    assert reached > r_s + 1800.0
+    # Still heating (record up to 40 min): the hold follows the rest of the ramp at the plan.
+    k = t <= 2400.0
+    heating = Profile(t[k], temp[k], gas[0][k], gas[1][k])
+    expect = 2400.0 + (825.0 - temp[k][-1]) / 15.0 * 60.0
+    assert math.isclose(hold_start_s(heating, sp), expect)
+    rest = rest_of_step(heating, sp, 150.0)
+    assert math.isclose(float(rest.time_s[-2]), expect + 150.0 * 60.0)  # hold end
+    # Holding: a full 150 min from reaching, not from the planned ramp end.
+    holding = Profile(t, temp, *gas)
+    rest = rest_of_step(holding, sp, 150.0)
+    assert math.isclose(hold_start_s(holding, sp), reached)
+    assert math.isclose(float(rest.time_s[-2]), reached + 150.0 * 60.0)
+    # On the planned schedule nothing moves: the hold starts at the planned ramp end.
+    plan = np.clip(25.0 + t * 15.0 / 60.0, None, 825.0)
+    on_plan = Profile(t, plan, *gas)
+    assert math.isclose(hold_start_s(on_plan, sp), r_s)

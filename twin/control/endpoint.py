@@ -47,6 +47,31 @@ def ramp_s(sp: Mapping[str, float]) -> float:
     return abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
 
 
+#: How close to its hold setpoint a furnace must read for its hold (soak) timer to run, °C.
+#: Furnace PLCs start the soak when every zone is within a settle band (the emulated PLC's is
+#: 5 °C); a furnace that runs a fixed schedule reaches it before the planned ramp end anyway.
+HOLD_BAND_C = 5.0
+
+
+def hold_start_s(seen: Profile, sp: Mapping[str, float]) -> float:
+    """When the hold starts, s from the start of the step: the first time the record reads
+    within :data:`HOLD_BAND_C` of the hold temperature, or (still heating) now plus the rest
+    of the ramp at its planned rate; never before the planned ramp end.
+
+    A PLC's step may begin with loading, and a furnace may heat slower than its planned
+    ramp; a hold timed from the plan alone would end too early in the prediction (seen with
+    the emulated PLC: 15 min of loading and a lagging ramp made a charge's in-step prediction
+    30-60 % thin).
+    """
+    r_s = ramp_s(sp)
+    temp = np.asarray(seen.temperature_c, dtype=float)
+    within = np.abs(temp - sp["hold_c"]) <= HOLD_BAND_C
+    if within.any():
+        return max(r_s, float(seen.time_s[int(np.argmax(within))]))
+    rest = abs(sp["hold_c"] - float(temp[-1])) / sp["ramp_c_per_min"] * 60.0
+    return max(r_s, float(seen.time_s[-1]) + rest)
+
+
 def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, *,
                  hold_offset_c: float = 0.0) -> Profile:
     """The record so far, then the planned rest of the step at the latest gas readings.
@@ -63,11 +88,11 @@ def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, *,
         How far the charge runs above its indicated hold temperature for the rest of the
         step (a failed thermocouple's error), °C.
     """
-    r_s = ramp_s(sp)
+    start = hold_start_s(seen, sp)
     t_now = float(seen.time_s[-1])
     cool_s = abs(sp["hold_c"] - sp["start_c"]) / sp["cool_c_per_min"] * 60.0
-    t_hold_end = max(r_s + hold_min * 60.0, t_now)
-    t_hold_start = min(max(r_s, t_now), t_hold_end)  # still ramping: finish the ramp
+    t_hold_end = max(start + hold_min * 60.0, t_now)
+    t_hold_start = min(max(start, t_now), t_hold_end)  # still ramping: finish the ramp
     rest_t = [t_hold_start, t_hold_end, t_hold_end + cool_s]
     hold = sp["hold_c"] + hold_offset_c
     keep = np.asarray(rest_t) > t_now + 1e-9
