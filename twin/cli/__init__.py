@@ -20,8 +20,8 @@ from twin.errors import TwinError
 
 # Order is the order shown by ``--help``. Each name is a module of this package.
 COMMANDS: tuple[str, ...] = (
-    "run", "serve", "simulate", "oxide", "validate", "plc", "study", "report", "control",
-    "export",
+    "run", "serve", "simulate", "oxide", "validate", "plc", "study", "report", "passport",
+    "control", "export",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twin.config.passport import PassportConfig
 from twin.config.tags import Endpoint, Tag, check_signal_name
 
 ALLOYING_ELEMENTS: frozenset[str] = frozenset(
@@ -583,6 +584,7 @@ class PlantConfig(Frozen):
     release: Release = Release()
     disposition: Disposition = Disposition()
     production: Production = Production()
+    passport: PassportConfig = PassportConfig()
     endpoints: dict[str, Endpoint] = Field(default_factory=dict,
                                            description="OPC UA servers (PLCs) by name")
     tags: dict[str, Tag] = Field(default_factory=dict,
