@@ -40,6 +40,7 @@ from connectors.emulators.points import dew_point_to_ph2o_atm, ph2o_atm_to_dew_p
 from connectors.opcua.errors import GatewayError
 from connectors.opcua.gateway import Gateway
 from connectors.opcua.records import Sample
+from twin.control.endpoint import projected_hold_start_s
 from twin.equipment.base import EndpointAction, StepRequest, StepResult, StepStatus
 from twin.physics.oxidation_profile import Profile
 
@@ -116,6 +117,8 @@ class Recorder:
         self.po2_atm = math.nan
         self.ph2o_atm = math.nan
         self.step = ""
+        #: When each step was entered (simulation time of its first sample).
+        self.entered: dict[str, float] = {}
         self.rows: list[tuple[float, float, float, float]] = []
         self.gaps: list[list[float]] = []
         self.step_changed = asyncio.Event()
@@ -136,6 +139,7 @@ class Recorder:
             return
         if name == "step":
             self.step = str(s.value)
+            self.entered.setdefault(self.step, t)
             self.seen_running |= self.step in RUNNING_STEPS
             self.step_changed.set()
             return
@@ -167,6 +171,16 @@ class Recorder:
         t, temp, po2, ph2o = (np.array(c, dtype=float) for c in zip(*self.rows, strict=True))
         t0 = t[0] if since_s is None else min(float(since_s), float(t[0]))
         return Profile(time_s=t - t0, temperature_c=temp, po2_atm=po2, ph2o_atm=ph2o)
+
+    def hold_start_s(self, since_s: float, sp: Mapping[str, float], load_s: float
+                     ) -> float | None:
+        """When the PLC's hold started (or will), s from ``since_s`` (the step's start):
+        see :func:`twin.control.endpoint.projected_hold_start_s`."""
+        if not self.rows or "hold_c" not in sp:
+            return None
+        entered = {k: v - since_s for k, v in self.entered.items()}
+        t_now, temp = self.rows[-1][0] - since_s, self.rows[-1][1]
+        return projected_hold_start_s(self.step, t_now, temp, entered, sp, load_s=load_s)
 
     def monitor(self, names: Iterable[str]) -> dict[str, np.ndarray] | None:
         """Instruments recorded as they come (by their recorded name), on the record's grid.
@@ -402,6 +416,9 @@ class OpcUaFurnace(OpcUaTool):
 
     kind = "furnace"
     RECORDED = {"gas_flow_pv": "gas_flow_slm", **MONITOR_TAGS}
+    #: How long the PLC's step loads before it heats, s (half the station's load/unload
+    #: time of the plant file; the live session sets it).
+    load_s = 900.0
 
     def endpoint_control(self, step: StepRequest, rec: Recorder, env: simpy.Environment,
                          start_s: float, setpoints: dict[str, float]) -> PlcSupervision | None:
@@ -539,8 +556,13 @@ class PlcSupervision:
                      elapsed_s)
             return
         monitor = self.rec.monitor(self.tool.monitor_names)
+        sp = dict(self.setpoints)
+        # The PLC times its hold from reaching the hold temperature, not from the plan.
+        start = self.rec.hold_start_s(self.start_s, sp, getattr(self.tool, "load_s", 0.0))
+        if start is not None:
+            sp["hold_start_s"] = start
         try:
-            action = self.supervisor.check(seen, elapsed_s, dict(self.setpoints), monitor)
+            action = self.supervisor.check(seen, elapsed_s, sp, monitor)
         except Exception:  # a supervisor bug must not stop the step: it runs as planned
             log.exception("%s: endpoint check of %s at %.0f s failed: step runs as planned",
                           path, bid, elapsed_s)

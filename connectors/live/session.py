@@ -230,7 +230,9 @@ class LiveSession:
             station = path.rsplit(".", 1)[1]
             tool: OpcUaTool
             if station.startswith("oxidizer"):
-                tool = OpcUaFurnace(path, links)
+                tool = furnace = OpcUaFurnace(path, links)
+                if self.cfg.stations.oxidizer is not None:
+                    furnace.load_s = self.cfg.stations.oxidizer.load_unload_h * 1800.0
             elif station.startswith("sputter"):
                 tool = OpcUaSputter(path, links)
             else:
@@ -506,11 +508,21 @@ class LiveSession:
                                ctx.get("growth", {}))
         start = float(cur.get("start_s", self.env.now))
         # The rest of the plan starts from the newest sample (samples are placed on the
-        # wall-clock axis, up to one bridge slice ahead of the model's clock).
-        rest = rest_of_step(seen, sp, float(sp["hold_min"]))
+        # wall-clock axis, up to one bridge slice ahead of the model's clock). The PLC holds
+        # from reaching the hold temperature, after its loading: not from the plan.
+        rec = cur.get("recorder")
+        hold0 = (rec.hold_start_s(float(rec.rows[0][0]), sp, self._load_s)
+                 if rec is not None and rec.rows else None)
+        rest = rest_of_step(seen, {**sp, "hold_start_s": hold0} if hold0 is not None else sp,
+                            float(sp["hold_min"]))
         probe = StepResult(path, cur["batch_id"], "ok", start, float(self.env.now),
                            actual=rest)
         return loop.vm.predict(probe, octx)
+
+    @property
+    def _load_s(self) -> float:
+        ox = self.cfg.stations.oxidizer
+        return ox.load_unload_h * 1800.0 if ox is not None else 0.0
 
     def _publish(self, path: str, values: Mapping[str, Any]) -> None:
         if self.server is not None and path in self.server.stations:

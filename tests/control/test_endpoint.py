@@ -156,34 +156,32 @@ def test_wrong_gas_ends_the_hold_and_the_batch_is_not_learnt(
     assert [o.status for o in out] == ["rejected"] and "gross fault" in out[0].reason
 
 
-def test_the_hold_runs_from_reaching_the_hold_temperature() -> None:
+def test_a_plc_hold_runs_from_reaching_the_hold_temperature() -> None:
     """A PLC step that starts with 15 min of loading and heats slower than planned holds for
-    its full time once it is within the settle band; a furnace on its planned schedule is
-    unchanged (its hold starts at the planned ramp end)."""
-    from twin.control.endpoint import HOLD_BAND_C, hold_start_s, ramp_s
+    its full time from when it entered Holding (projected while loading or heating); a
+    furnace on a fixed schedule (no hold start given) is unchanged."""
+    from twin.control.endpoint import hold_start_s, projected_hold_start_s, ramp_s
 
     sp = {"start_c": 25.0, "hold_c": 825.0, "ramp_c_per_min": 15.0, "cool_c_per_min": 15.0,
           "hold_min": 150.0}
     r_s = ramp_s(sp)
-    load_s, slow = 900.0, 10.0  # 15 min at 25 °C, then 10 °C/min instead of 15
-    t = np.arange(0.0, load_s + 800.0 / slow * 60.0 + 1200.0, 60.0)
-    temp = np.clip(25.0 + np.maximum(t - load_s, 0.0) * slow / 60.0, None, 825.0)
-    gas = np.full(t.size, 0.21), np.full(t.size, 0.02)
-    reached = float(t[np.argmax(temp >= 825.0 - HOLD_BAND_C)])
-    assert reached > r_s + 1800.0
-    # Still heating (record up to 40 min): the hold follows the rest of the ramp at the plan.
-    k = t <= 2400.0
-    heating = Profile(t[k], temp[k], gas[0][k], gas[1][k])
-    expect = 2400.0 + (825.0 - temp[k][-1]) / 15.0 * 60.0
-    assert math.isclose(hold_start_s(heating, sp), expect)
-    rest = rest_of_step(heating, sp, 150.0)
-    assert math.isclose(float(rest.time_s[-2]), expect + 150.0 * 60.0)  # hold end
-    # Holding: a full 150 min from reaching, not from the planned ramp end.
-    holding = Profile(t, temp, *gas)
-    rest = rest_of_step(holding, sp, 150.0)
-    assert math.isclose(hold_start_s(holding, sp), reached)
-    assert math.isclose(float(rest.time_s[-2]), reached + 150.0 * 60.0)
-    # On the planned schedule nothing moves: the hold starts at the planned ramp end.
-    plan = np.clip(25.0 + t * 15.0 / 60.0, None, 825.0)
-    on_plan = Profile(t, plan, *gas)
-    assert math.isclose(hold_start_s(on_plan, sp), r_s)
+    load_s = 900.0
+    # Loading, 5 min in: the rest of the loading, then the whole ramp.
+    got = projected_hold_start_s("Loading", 300.0, 25.0, {"Loading": 0.0}, sp, load_s=load_s)
+    assert got is not None and math.isclose(got, load_s + r_s)
+    # Heating slower than planned, at 500 °C 40 min in: the rest of the ramp from there.
+    got = projected_hold_start_s("Heating", 2400.0, 500.0, {"Loading": 0.0, "Heating": 900.0},
+                                 sp, load_s=load_s)
+    assert got is not None and math.isclose(got, 2400.0 + 325.0 / 15.0 * 60.0)
+    # Holding: when the PLC entered it, whatever the plan said.
+    entered = {"Loading": 0.0, "Heating": 900.0, "Holding": 6000.0}
+    assert projected_hold_start_s("Holding", 7000.0, 825.0, entered, sp, load_s=load_s) == 6000.0
+    t = np.arange(0.0, 7001.0, 60.0)
+    temp = np.clip(25.0 + np.maximum(t - load_s, 0.0) * 10.0 / 60.0, None, 825.0)
+    seen = Profile(t, temp, np.full(t.size, 0.21), np.full(t.size, 0.02))
+    rest = rest_of_step(seen, {**sp, "hold_start_s": 6000.0}, 150.0)
+    assert math.isclose(float(rest.time_s[-2]), 6000.0 + 150.0 * 60.0)  # the hold's end
+    # No hold start given (a furnace on its planned schedule): the planned ramp end.
+    assert hold_start_s(sp) == r_s
+    rest = rest_of_step(seen, sp, 150.0)
+    assert math.isclose(float(rest.time_s[-2]), r_s + 150.0 * 60.0)

@@ -47,29 +47,42 @@ def ramp_s(sp: Mapping[str, float]) -> float:
     return abs(sp["hold_c"] - sp["start_c"]) / sp["ramp_c_per_min"] * 60.0
 
 
-#: How close to its hold setpoint a furnace must read for its hold (soak) timer to run, °C.
-#: Furnace PLCs start the soak when every zone is within a settle band (the emulated PLC's is
-#: 5 °C); a furnace that runs a fixed schedule reaches it before the planned ramp end anyway.
-HOLD_BAND_C = 5.0
+def hold_start_s(sp: Mapping[str, float]) -> float:
+    """When the hold starts, s from the start of the step: ``sp["hold_start_s"]`` when the
+    equipment knows it (a PLC reports when it entered Holding, or projects it while loading
+    or heating: :func:`projected_hold_start_s`), else the planned ramp end (a furnace that runs
+    its setpoint profile on a fixed schedule)."""
+    known = sp.get("hold_start_s")
+    if known is not None and math.isfinite(float(known)):
+        return float(known)
+    return ramp_s(sp)
 
 
-def hold_start_s(seen: Profile, sp: Mapping[str, float]) -> float:
-    """When the hold starts, s from the start of the step: the first time the record reads
-    within :data:`HOLD_BAND_C` of the hold temperature, or (still heating) now plus the rest
-    of the ramp at its planned rate; never before the planned ramp end.
+def projected_hold_start_s(step: str, t_now_s: float, temperature_now_c: float,
+                           entered_s: Mapping[str, float], sp: Mapping[str, float], *,
+                           load_s: float) -> float | None:
+    """When a PLC's hold starts (or started), s from the start of its step.
 
-    A PLC's step may begin with loading, and a furnace may heat slower than its planned
-    ramp; a hold timed from the plan alone would end too early in the prediction (seen with
-    the emulated PLC: 15 min of loading and a lagging ramp made a charge's in-step prediction
-    30-60 % thin).
+    A furnace PLC's step begins with loading (``load_s``), then heats, and starts its hold
+    (soak) timer only once it reads the hold temperature; so the hold starts when the PLC
+    entered ``Holding`` (``entered_s``: step name -> when it was entered, s from the step's
+    start), or, still loading or heating, after the rest of the loading and of the ramp at its
+    planned rate. None after the hold (cooling, done): the hold's start is then in
+    ``entered_s`` or unknown.
+
+    Why: timed from the plan alone, the hold ended too early in the twin's prediction
+    (on the emulated PLC 15 min of loading and a lagging ramp read a charge 30-60 % thin
+    while it heated).
     """
-    r_s = ramp_s(sp)
-    temp = np.asarray(seen.temperature_c, dtype=float)
-    within = np.abs(temp - sp["hold_c"]) <= HOLD_BAND_C
-    if within.any():
-        return max(r_s, float(seen.time_s[int(np.argmax(within))]))
-    rest = abs(sp["hold_c"] - float(temp[-1])) / sp["ramp_c_per_min"] * 60.0
-    return max(r_s, float(seen.time_s[-1]) + rest)
+    if "Holding" in entered_s:
+        return float(entered_s["Holding"])
+    rate = sp["ramp_c_per_min"] / 60.0
+    if step == "Loading":
+        left = max(0.0, load_s - (t_now_s - entered_s.get("Loading", 0.0)))
+        return t_now_s + left + abs(sp["hold_c"] - sp["start_c"]) / rate
+    if step == "Heating":
+        return t_now_s + abs(sp["hold_c"] - temperature_now_c) / rate
+    return None
 
 
 def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, *,
@@ -88,7 +101,7 @@ def rest_of_step(seen: Profile, sp: Mapping[str, float], hold_min: float, *,
         How far the charge runs above its indicated hold temperature for the rest of the
         step (a failed thermocouple's error), °C.
     """
-    start = hold_start_s(seen, sp)
+    start = hold_start_s(sp)
     t_now = float(seen.time_s[-1])
     cool_s = abs(sp["hold_c"] - sp["start_c"]) / sp["cool_c_per_min"] * 60.0
     t_hold_end = max(start + hold_min * 60.0, t_now)
@@ -197,7 +210,7 @@ class EndpointControl:
             record = Profile(record.time_s, record.temperature_c,
                              np.asarray(monitor["o2_analyser_atm"], dtype=float),
                              record.ph2o_atm)
-        held_min = max(0.0, elapsed_s - ramp_s(sp)) / 60.0
+        held_min = max(0.0, elapsed_s - hold_start_s(sp)) / 60.0
         # The whole hold range of the furnace (not the run-to-run move limit: a charge that
         # is going wrong now is rescued now or not at all).
         lo, hi = loop.model.knob_limits("hold_time", self.context)

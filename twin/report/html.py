@@ -18,6 +18,7 @@ from twin.config.schema import ALLOYING_ELEMENTS, BASE_ELEMENTS, Release
 from twin.plant.release import UNIFORMITY_REL
 from twin.report.charts import oxide_gauge, trajectory_charts
 from twin.report.data import RunData, as_float, parents_of, recipe_vs_actual
+from twin.report.energy import cradle_to_gate_energy, total_kwh
 from twin.report.rules import NON_METALS, Assessment
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -127,10 +128,24 @@ def batch_page(run: RunData, a: Assessment, generated: dt.datetime) -> str:
             f'<div class="muted">{esc(site)} · plant {esc(plant)} · form {esc(run.form)} · '
             f"run folder {esc(run.run_dir.name)}</div>"
             f'<p>Oxide thickness: <b id="thickness">{_thickness_text(a)}</b></p>'
-            + decision_block(a) + _rules_note(a))
-    parts = [head, _genealogy(run, a), _process(run, a), _material(run, a), _oxide(a),
-             _deviations(run, a), _checks(a), _signatures(people, generated)]
+            + decision_block(a) + _rules_note(a) + _passport_link(a))
+    parts = [head, _genealogy(run, a), _process(run, a), _material(run, a), _energy(run, a),
+             _oxide(a), _deviations(run, a), _checks(a), _signatures(people, generated)]
     return page(f"Release {a.batch_id}: {a.decision.status}", "".join(parts))
+
+
+def _passport_link(a: Assessment) -> str:
+    """Where the batch's passport is (``anode-twin passport RUN_DIR`` writes it beside the
+    report: RUN_DIR/passport/), or why it has none."""
+    from twin.report import safe_name
+
+    if a.decision.status != "released":
+        return '<p class="muted">No batch passport: the batch is not released.</p>'
+    name = safe_name(a.batch_id)
+    return (f'<p>Batch passport (Asset Administration Shell): <a id="passport" '
+            f'href="../../passport/{esc(name)}.aasx">{esc(name)}.aasx</a> · '
+            f'<a href="../../passport/{esc(name)}.aas.json">AAS JSON</a> '
+            '<span class="muted">(written by anode-twin passport RUN_DIR)</span></p>')
 
 
 def _rules_note(a: Assessment) -> str:
@@ -226,6 +241,38 @@ def _material(run: RunData, a: Assessment) -> str:
             + (table(["phase", "mass fraction"], phase_rows) if phase_rows else
                '<p class="no_data">No phase fractions recorded.</p>')
             + table(["property", "value"], props) + inherited)
+
+
+def _energy(run: RunData, a: Assessment) -> str:
+    """This batch's step energy and its upstream steps', allocated by mass, and per kg."""
+    entries = cradle_to_gate_energy(run.units, a.batch_id)
+    mass = as_float(a.row.get("mass_kg"))
+    own = {str(u["unit_id"]): u for u in [run.unit(a.batch_id), *run.ancestors(a.batch_id)]}
+
+    def per_kg(kwh: float) -> str:
+        return num(kwh / mass, 4, "kWh/kg") if mass else '<span class="no_data">no data</span>'
+
+    rows = []
+    for e in entries:
+        unit = own.get(str(e["unit_id"]), {})
+        rows.append([esc(e["step"]), esc(e["unit_id"]), esc(e["path"] or None),
+                     num(unit.get("step_energy_kwh"), 4, "kWh"), num(e["share"], 4),
+                     num(e["energy_kwh"], 4, "kWh"), per_kg(float(e["energy_kwh"]))])
+    total = total_kwh(entries)
+    rows.append(["<b>cradle to gate</b>", "", "", "", "", f"<b>{num(total, 4, 'kWh')}</b>",
+                 f"<b>{per_kg(total)}</b>"])
+    gaps = [f"{e['step']} of {e['unit_id']}" for e in entries
+            if as_float(e["energy_kwh"]) is None]
+    note = (f'<p class="no_data">No energy in the batch record for: {esc(", ".join(gaps))}; '
+            "the total is incomplete.</p>" if gaps else "")
+    return ('<h2 id="energy">Energy of the production steps</h2><p class="muted">Electrical '
+            "energy of each step as the twin's model computed it from the step's actual record "
+            "(batch record column step_energy_kwh). Upstream steps are allocated by mass along "
+            "the genealogy: a parent's step energy × the share of its mass that went into this "
+            "batch. Steps after this batch (coating its rolls) belong to those units.</p>"
+            + table(["step", "unit", "equipment", "step energy", "mass share",
+                     "allocated to this batch", "per kg of this batch"], rows, raw=True)
+            + note)
 
 
 def _oxide(a: Assessment) -> str:
