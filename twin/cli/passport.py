@@ -34,7 +34,8 @@ def passport(args: argparse.Namespace) -> int:
         print(f"anode-twin passport: {why}", file=sys.stderr)
     for p in result.passports:
         fp = p.footprint
-        print(f"{p.batch_id}: {p.aasx} ({fp.per_kg:.3g} kg CO2e/kg cradle-to-gate, "
+        print(f"{p.batch_id}: {p.aasx} ({fp.per_unit:.3g} kg CO2e/{fp.declared_unit} "
+              "cradle-to-gate, "
               f"{fp.energy_kwh:.3g} kWh of steps, {100 * fp.share_estimated():.0f} % on "
               "estimated factors)")
     if not result.passports:

@@ -143,7 +143,9 @@ def _write_one(run: RunData, bid: str, a: Assessment, ids: shell.Ids, out: Path,
             "active_fraction": slurry.active_fraction,
             "binder_fraction": slurry.binder_fraction,
             "conductive_fraction": slurry.conductive_fraction},
-        foil_um=None if slurry is None else slurry.foil_thickness_um)
+        foil_um=None if slurry is None else slurry.foil_thickness_um,
+        sheet_area_cm2=(cfg.recipes.sputter.sheet_area_cm2
+                        if cfg.recipes.sputter is not None else None))
     # A roll's other components (the composition's elements are its active material's).
     extra = {ln.name: ln.quantity for ln in fp.lines
              if ln.kind == "material" and ln.name in ("binder", "conductive_carbon")}

@@ -12,8 +12,9 @@ The footprint is the sum of
 
 Each line keeps its factor's source and whether it is an estimate, so the passport says which
 part of the number rests on estimates. Process gases, transport, packaging and capital goods
-are not counted (stated in the passport as the boundary). Reported per kg of the batch's
-mass (the batch record's ``mass_kg``) and in total.
+are not counted (stated in the passport as the boundary). Reported in total and per declared
+unit: per kg of a powder charge, per m² of coated area of an electrode roll, a sputter run or
+a sheet (:func:`declared`).
 """
 
 from __future__ import annotations
@@ -61,10 +62,20 @@ class Footprint:
     batch_id: str
     mass_kg: float
     lines: tuple[FootprintLine, ...]
+    #: The declared unit: ``kg`` of powder for a charge, ``m2`` of coated area for an
+    #: electrode roll, a sputter run or a sheet (a thin film's mass is micrograms: per kg it
+    #: would read tens of tonnes of CO2e).
+    declared_unit: str = "kg"
+    declared_quantity: float = math.nan
 
     @property
     def total_kg_co2e(self) -> float:
         return sum(line.kg_co2e for line in self.lines)
+
+    @property
+    def per_unit(self) -> float:
+        """kg CO2e per declared unit (kg or m2)."""
+        return self.total_kg_co2e / self.declared_quantity
 
     @property
     def per_kg(self) -> float:
@@ -107,7 +118,8 @@ def _material_masses(row: Mapping[str, object], composition: Mapping[str, float]
 def carbon_footprint(units: pd.DataFrame, batch_id: str, passport: PassportConfig, *,
                      composition: Mapping[str, float] | None,
                      slurry: Mapping[str, float] | None = None,
-                     foil_um: float | None = None) -> Footprint:
+                     foil_um: float | None = None,
+                     sheet_area_cm2: float | None = None) -> Footprint:
     """The footprint of ``batch_id`` (a row of ``units``, the run's batch table).
 
     Parameters
@@ -124,6 +136,8 @@ def carbon_footprint(units: pd.DataFrame, batch_id: str, passport: PassportConfi
         ``conductive_fraction``).
     foil_um : float, optional
         A roll's copper foil thickness, µm.
+    sheet_area_cm2 : float, optional
+        A sputter run's sheet area (its declared unit is the area of its sheets).
 
     Raises
     ------
@@ -155,4 +169,28 @@ def carbon_footprint(units: pd.DataFrame, batch_id: str, passport: PassportConfi
             raise UsageError(f"passport.materials.{name}: no emission factor in the plant file")
         lines.append(FootprintLine("material", name, "", kg, "kg", factor.kg_co2e_per_kg,
                                    factor.source, factor.estimate))
-    return Footprint(batch_id, mass, tuple(lines))
+    unit, quantity = declared(row, sheet_area_cm2)
+    return Footprint(batch_id, mass, tuple(lines), unit, quantity)
+
+
+def declared(row: Mapping[str, object], sheet_area_cm2: float | None = None
+             ) -> tuple[str, float]:
+    """The declared unit and quantity of a batch: its mass for a powder charge, its coated
+    area for an electrode roll, a sputter run (its sheets' area) or a sheet."""
+    kind = row.get("unit_kind")
+
+    def num(key: str) -> float:
+        v = row.get(key)
+        return float(v) if isinstance(v, int | float) else math.nan
+
+    if kind == "roll":
+        area = num("area_m2")
+    elif kind == "sheet":
+        area = num("area_cm2") / 1e4
+    elif kind == "run" and sheet_area_cm2 is not None:
+        area = num("sheets") * sheet_area_cm2 / 1e4
+    else:
+        return "kg", float(row["mass_kg"])  # type: ignore[arg-type]
+    if not (math.isfinite(area) and area > 0):
+        raise UsageError(f"batch {row.get('unit_id')}: no coated area in the batch record")
+    return "m2", area

@@ -7,7 +7,8 @@ The shell of a released batch holds five submodels:
 * ``MaterialComposition`` after the Battery Pass / IDTA battery passport composition
   template: elements with mass fractions, CAS numbers and critical-raw-material flags, the
   phases, the oxide layer;
-* ``CarbonFootprint`` after IDTA 02023 (Product Carbon Footprint): cradle-to-gate, per kg,
+* ``CarbonFootprint`` after IDTA 02023 (Product Carbon Footprint): cradle-to-gate, per kg
+  of powder or per m² of a coated electrode or film,
   with each contribution, its factor's source and whether it is an estimate;
 * ``Quality``: oxide thickness (prediction and interval, lab value), uniformity, the claim
   checks and the decision with its rule (anode-twin's own semantic id: no IDTA template
@@ -145,7 +146,8 @@ def composition(ids: Ids, batch_id: str, comp: Mapping[str, float] | None,
 
 
 def carbon_footprint(ids: Ids, fp: Footprint, address: Any) -> model.Submodel:
-    """IDTA 02023: one ProductCarbonFootprint (cradle-to-gate, per kg) and its breakdown."""
+    """IDTA 02023: one ProductCarbonFootprint (cradle-to-gate, per declared unit) and its
+    breakdown."""
     lines = [_smc(f"Line{i:02d}", [
         _prop("Kind", ln.kind), _prop("Name", ln.name), _prop("UnitId", ln.unit_id),
         _prop("Quantity", ln.quantity), _prop("QuantityUnit", ln.quantity_unit),
@@ -154,9 +156,10 @@ def carbon_footprint(ids: Ids, fp: Footprint, address: Any) -> model.Submodel:
         for i, ln in enumerate(fp.lines)]
     pcf = _smc("ProductCarbonFootprint", [
         _prop("PCFCalculationMethod", "ISO 14067 (cradle-to-gate, mass allocation)"),
-        _prop("PCFCO2eq", fp.per_kg),
-        _prop("PCFReferenceValueForCalculation", "kg"),
+        _prop("PCFCO2eq", fp.per_unit),
+        _prop("PCFReferenceValueForCalculation", fp.declared_unit),
         _prop("PCFQuantityOfMeasureForCalculation", 1.0),
+        _prop("DeclaredQuantityOfBatch", fp.declared_quantity),
         _prop("PCFLifeCyclePhase", "A1-A3"),
         _prop("PCFSystemBoundary", BOUNDARY),
         _prop("PCFTotalForBatch_kgCO2e", fp.total_kg_co2e),
