@@ -2,5 +2,5 @@
 
 One module per process step: :mod:`melting`, :mod:`milling`, :mod:`oxidation`, :mod:`coating`,
 :mod:`metrology`; :mod:`psd` holds the particle-size distribution shared by milling and
-oxidation.
+oxidation; :mod:`energy` gives the electrical energy of each step.
 """
