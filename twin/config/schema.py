@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from twin.config.passport import PassportConfig
 from twin.config.tags import Endpoint, Tag, check_signal_name
+from twin.physics import energy as _energy
 
 ALLOYING_ELEMENTS: frozenset[str] = frozenset(
     {"Ti", "Co", "Ni", "Cu", "Mg", "Zr", "V", "Mo", "W", "Mn", "Fe"}
@@ -144,6 +145,9 @@ class SlurryRecipe(Frozen):
     web_width_m: float = Field(default=0.6, gt=0, le=3)
     roll_length_m: float = Field(default=500.0, gt=0, le=20000)
     dry_temperature_c: float = Field(default=120.0, gt=0, le=250)
+    solvent: Literal["water", "nmp"] = Field(
+        default="water", description="slurry solvent the dryer evaporates (aqueous binders "
+                                     "such as LiPAA or CMC/SBR: water; PVDF: nmp)")
 
     @model_validator(mode="after")
     def _fractions_sum(self) -> SlurryRecipe:
@@ -236,6 +240,10 @@ class MelterConfig(StationBase):
     cold_after_h: float = Field(default=2.0, ge=0,
                                 description="idle longer than this and the next heat starts "
                                             "with heat_up_h")
+    heat_up_power_share: float = Field(
+        default=_energy.MELTER_HEAT_UP_POWER_SHARE, ge=0, le=1,
+        description="share of power_kw drawn while a cold furnace heats up (step energy; "
+                    "estimate)")
 
 
 class MillConfig(StationBase):
@@ -327,6 +335,28 @@ class ChargeModel(Frozen):
                                               description="how fast the gas metering drifts")
 
 
+class FurnaceEnergy(Frozen):
+    """The oxidation furnace's electrical energy model (the charges' ``step_energy_kwh``,
+    :func:`twin.physics.energy.furnace_step_energy`): heat stored in the charge, its trays
+    and the furnace, wall and process-gas losses, less the reaction heat, over the heater
+    efficiency. The defaults are estimates for a fibre-lined chamber furnace of ~0.7 m³
+    (sources in :mod:`twin.physics.energy`); a site replaces them with its meter data."""
+
+    heater_efficiency: float = Field(default=_energy.HEATER_EFFICIENCY, gt=0, le=1,
+                                     description="heat delivered / electrical energy")
+    loss_kw_per_k: float = Field(default=_energy.FURNACE_LOSS_KW_PER_K, ge=0, le=10,
+                                 description="wall losses per kelvin above ambient, kW/K")
+    thermal_mass_kj_per_k: float = Field(
+        default=_energy.FURNACE_THERMAL_MASS_KJ_K, ge=0, le=100000,
+        description="heat capacity of the furnace parts that heat with the charge, kJ/K")
+    tray_kg_per_charge_kg: float = Field(default=_energy.TRAY_KG_PER_CHARGE_KG, ge=0, le=50,
+                                         description="tray mass per kg of powder")
+    ambient_c: float = Field(default=_energy.AMBIENT_C, ge=-20, le=60)
+    credit_reaction_heat: bool = Field(
+        default=True, description="the oxide's reaction heat (the twin's prediction of the "
+                                  "layer grown) replaces heater power in the hold")
+
+
 class OxidizerConfig(StationBase):
     capacity_kg: float = Field(default=60.0, gt=0)
     load_unload_h: float = Field(default=0.5, ge=0)
@@ -334,12 +364,19 @@ class OxidizerConfig(StationBase):
     calibration: Calibration = Calibration()
     charge: ChargeModel = ChargeModel()
     plc: FurnacePlc = FurnacePlc()
+    energy: FurnaceEnergy = FurnaceEnergy()
 
 
 class CoaterConfig(StationBase):
     line_speed_m_min: float = Field(default=20.0, gt=0, le=200)
     dryer_length_m: float = Field(default=40.0, gt=0)
     roll_change_h: float = Field(default=0.3, ge=0)
+    dryer_efficiency: float = Field(
+        default=_energy.DRYER_EFFICIENCY, gt=0, le=1,
+        description="dryer heat into evaporation / electrical energy (step energy; estimate)")
+    drive_power_kw: float = Field(
+        default=_energy.COATER_DRIVE_POWER_KW, ge=0, le=1000,
+        description="drives and pumps while coating, kW (step energy; estimate)")
 
 
 class SputterLimits(Frozen):
@@ -360,6 +397,14 @@ class SputterConfig(StationBase):
     pump_down_min: float = Field(default=20.0, ge=0)
     vent_min: float = Field(default=5.0, ge=0)
     load_unload_h: float = Field(default=0.25, ge=0)
+    generator_efficiency: float = Field(
+        default=_energy.SPUTTER_GENERATOR_EFFICIENCY, gt=0, le=1,
+        description="target power / mains power of the magnetron supply (step energy; "
+                    "estimate)")
+    base_load_kw: float = Field(
+        default=_energy.SPUTTER_BASE_LOAD_KW, ge=0, le=1000,
+        description="pumps, chiller and controls while a run is under vacuum (pump-down "
+                    "to vent), kW (step energy; estimate)")
     limits: SputterLimits = SputterLimits()
     calibration: Calibration = Calibration()
     plc: SputterPlc = SputterPlc()

@@ -19,6 +19,7 @@ import simpy
 from twin.config.schema import CoaterConfig, SlurryRecipe
 from twin.equipment.base import Equipment, StepRequest
 from twin.physics import coating
+from twin.physics.energy import slurry_coating_kwh
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
 from twin.plant.components import Component
@@ -70,7 +71,7 @@ class Coater(Machine):
                 frac = mass / active_per_roll_kg
                 yield from self.setup(self.ccfg.roll_change_h * HOUR_S, charge.id, "roll-change")
                 start = env.now
-                yield from self.step(StepRequest(
+                results = yield from self.step(StepRequest(
                     charge.id, f"coat:{self.recipe.loading_mg_cm2:g}mg_cm2", "coat",
                     {"duration_s": res.coat_time_s * frac,
                      "line_speed_m_min": res.line_speed_m_min}), resumable=True)
@@ -80,6 +81,13 @@ class Coater(Machine):
                 roll.row.update(_roll_row(roll, self.path, charge.row, res, frac, start,
                                           env.now, i + 1, n))
                 roll.row["length_m"] = self.recipe.roll_length_m * frac
+                # Electrical energy: the dryer evaporating the roll's solvent, and the drives
+                # for the time it coated (the parts a breakdown split).
+                roll.row["step_energy_kwh"] = slurry_coating_kwh(
+                    res.solids_kg * frac, self.recipe.solids_fraction,
+                    sum(r.duration_s for r in results), solvent=self.recipe.solvent,
+                    dryer_efficiency=self.ccfg.dryer_efficiency,
+                    drive_power_kw=self.ccfg.drive_power_kw)
                 rolls.append(roll)
                 self.batches_done += 1
             ledger.consume(charge)

@@ -19,6 +19,7 @@ import simpy
 
 from twin.config.schema import Alloy, MelterConfig, MeltRecipe, MillRecipe
 from twin.equipment.base import Equipment, StepRequest
+from twin.physics.energy import melting_kwh
 from twin.physics.melting import MeltResult, melt
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -81,20 +82,28 @@ class Melter(Machine):
             start = env.now
             heat = ledger.new("heat", self.recipe.heat_mass_kg, (), alloy.label, start,
                               raw=True)
+            heat_up_s = 0.0
             if env.now - self.cold_since >= self.mcfg.cold_after_h * HOUR_S:
-                yield from self.setup(self.mcfg.heat_up_h * HOUR_S, heat.id, "heat-up")
+                heat_up_s = self.mcfg.heat_up_h * HOUR_S
+                yield from self.setup(heat_up_s, heat.id, "heat-up")
             yield from self.changeover(heat)
             res = melt_result(alloy.composition_wt, self.recipe, self.mcfg)
             melt_s = res.duration_s * self.recipe.remelts
-            yield from self.step(StepRequest(
+            results = yield from self.step(StepRequest(
                 heat.id, f"melt:{alloy.label}:{self.recipe.heat_mass_kg:g}kg", "melt",
                 {"duration_s": melt_s, "power_kw": self.mcfg.power_kw,
                  "pour_c": res.pour_temperature_c}), resumable=True)
             melted = env.now
+            # Electrical energy: the furnace at power for the time it melted (the parts of a
+            # melt a breakdown split), and a cold furnace's heat-up.
+            energy = melting_kwh(self.mcfg.power_kw, sum(r.duration_s for r in results),
+                                 heat_up_s=heat_up_s,
+                                 heat_up_power_share=self.mcfg.heat_up_power_share)
             yield from self.setup(self.mcfg.cool_down_h * HOUR_S, heat.id, "cool-down")
             self.release_operators(reqs, t_ops)
             heat.row.update(_heat_row(heat.id, self.path, alloy, res, start, melted, melt_s,
                                       self.recipe.heat_mass_kg))
+            heat.row["step_energy_kwh"] = energy
             heat.data["phases"] = res
             heat.data["composition_wt"] = dict(alloy.composition_wt)
             lots = self._split(heat)

@@ -23,6 +23,7 @@ import simpy
 from twin.config.schema import MillConfig, MillRecipe
 from twin.equipment.base import Equipment, StepRequest
 from twin.physics import milling
+from twin.physics.energy import milling_kwh
 from twin.physics.milling import DENSITY_G_CM3
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -140,6 +141,9 @@ class Mill(Machine):
                 "model_d50_um": res.d50_um, "model_ssa_m2_g": res.ssa_m2_g,
                 "amorphous_frac": res.amorphous_fraction,
                 "media_pickup_wt_pct": res.media_pickup_wt_pct,
+                # Electrical energy: the mill's power for the time it milled (the parts of a
+                # lot a breakdown split); equals mill_specific_energy_kj_kg × mass_kg / 3600.
+                "step_energy_kwh": milling_kwh(power, sum(r.duration_s for r in results)),
             })
             self.batches_done += 1
             yield from self.output(lot)

@@ -22,12 +22,15 @@ from typing import Any
 import numpy as np
 import simpy
 
-from twin.config.schema import OxidationRecipe, OxidizerConfig
+from twin.config.schema import FurnaceEnergy, OxidationRecipe, OxidizerConfig
 from twin.control.loop import ControlLoop
 from twin.control.plant_hooks import furnace_context
 from twin.control.vm import VmPrediction, release_basis
-from twin.equipment.base import Equipment, StepRequest, lab_truth
+from twin.equipment.base import Equipment, StepRequest, StepResult, lab_truth
+from twin.errors import PhysicsError
 from twin.physics import composition
+from twin.physics.energy import furnace_step_energy
+from twin.physics.melting import MEAN_CP_J_GK
 from twin.physics.oxidation import OxideDistribution
 from twin.physics.oxidation_native import native_oxide_scalar
 from twin.plant.batches import Unit
@@ -206,6 +209,12 @@ class Oxidizer(Machine):
                                           res.status, start, env.now, pred, true))
             charge.row.update(composition_columns(charge.data["composition_wt"], pred.mean_nm,
                                                   charge.data["ssa_m2_g"], material))
+            # Electrical energy of the step, from the furnace's reported record (simulated or
+            # a PLC's alike) and the oxide the twin predicts it grew.
+            charge.row["step_energy_kwh"] = furnace_energy_kwh(
+                res, self.ocfg.energy, sp, mass_kg=charge.mass_kg,
+                composition_wt=charge.data["composition_wt"], material=material,
+                ssa_m2_g=charge.data["ssa_m2_g"], initial_nm=initial, grown_to_nm=pred.mean_nm)
             # Communication gaps in the process-value record (live equipment only).
             charge.row.update({"data_gap_count": len(res.gaps),
                                "data_gap_s": float(sum(b - a for a, b in res.gaps)),
@@ -272,6 +281,68 @@ def composition_columns(alloy_wt: dict[str, float], thickness_nm: float, ssa_m2_
         "pred_si_consumed_pct": 100.0 * n * system.m_metal / (1000.0 * metal),
         "pred_composition_wt": ";".join(f"{k}:{v:.4f}" for k, v in fractions.items()),
     }
+
+
+def furnace_energy_kwh(result: StepResult, cfg: FurnaceEnergy, setpoints: dict[str, float], *,
+                       mass_kg: float, composition_wt: dict[str, float], material: str,
+                       ssa_m2_g: float, initial_nm: float, grown_to_nm: float) -> float:
+    """Electrical energy of a furnace step from its reported record, kWh (NaN without one).
+
+    :func:`twin.physics.energy.furnace_step_energy` on the step's indicated temperature
+    record (``result.actual``: the simulated furnace's or the PLC's), with the charge's mean
+    heat capacity from its alloy (:data:`twin.physics.melting.MEAN_CP_J_GK`), its trays, the
+    gas flow the flow controller read (else the setpoint), and, with
+    ``cfg.credit_reaction_heat``, the heat of the oxide the twin predicts grew from
+    ``initial_nm`` to ``grown_to_nm`` (:func:`twin.physics.composition.reaction_heat_mj`;
+    dry O2 and steam weighted by the oxygen atoms their partial pressures bring).
+    """
+    record = result.actual
+    if record is None:
+        return math.nan
+    values = result.values
+    cp = math.fsum(f * MEAN_CP_J_GK[el] for el, f in composition_wt.items()
+                   if el in MEAN_CP_J_GK)  # J/(g K) = kJ/(kg K)
+    flow = float(values.get("gas_flow_slm_mean", math.nan))
+    if not math.isfinite(flow):
+        flow = float(setpoints.get("gas_flow_slm", 0.0))
+    reaction = 0.0
+    if cfg.credit_reaction_heat and math.isfinite(grown_to_nm) and grown_to_nm > 0:
+        reaction = _reaction_heat_kwh(values, setpoints, mass_kg=mass_kg, material=material,
+                                      ssa_m2_g=ssa_m2_g, initial_nm=initial_nm,
+                                      grown_to_nm=grown_to_nm)
+    try:
+        return furnace_step_energy(
+            record.time_s, record.temperature_c, charge_kg=mass_kg, charge_cp_kj_kg_k=cp,
+            tray_kg=cfg.tray_kg_per_charge_kg * mass_kg,
+            thermal_mass_kj_k=cfg.thermal_mass_kj_per_k, loss_kw_per_k=cfg.loss_kw_per_k,
+            gas_flow_slm=flow, ambient_c=cfg.ambient_c,
+            heater_efficiency=cfg.heater_efficiency, reaction_heat_kwh=reaction,
+            hold_c=float(setpoints["hold_c"])).electrical_kwh
+    except (PhysicsError, KeyError):
+        return math.nan  # a record the model cannot use: the batch record says so
+
+
+def _reaction_heat_kwh(values: Any, setpoints: dict[str, float], *, mass_kg: float,
+                       material: str, ssa_m2_g: float, initial_nm: float,
+                       grown_to_nm: float) -> float:
+    """Heat released by the layer grown in the step, kWh (0 when it cannot be computed)."""
+    po2 = float(values.get("po2_atm_mean", setpoints.get("po2_atm", 0.0)))
+    ph2o = float(values.get("ph2o_atm_mean", setpoints.get("ph2o_atm", 0.0)))
+    if not (math.isfinite(po2) and math.isfinite(ph2o)) or po2 + ph2o <= 0:
+        return 0.0
+    dry = 2.0 * po2 / (2.0 * po2 + ph2o)  # share of the oxygen atoms O2 brings
+    start_nm = min(max(initial_nm, 0.0), grown_to_nm)
+
+    def heat_mj(oxidant: str) -> float:
+        return float(composition.reaction_heat_mj(
+            grown_to_nm, ssa_m2_g, mass_kg, material=material, oxidant=oxidant,
+            radius_nm=3000.0 / (2.33 * ssa_m2_g), initial_nm=start_nm))
+
+    try:
+        mj = dry * heat_mj("O2") + (1.0 - dry) * heat_mj("H2O")
+    except (PhysicsError, ZeroDivisionError):
+        return 0.0
+    return max(mj, 0.0) / 3.6 if math.isfinite(mj) else 0.0
 
 
 def _as_distribution(vm: VmPrediction) -> OxideDistribution:

@@ -29,6 +29,7 @@ from twin.control.plant_hooks import sputter_context
 from twin.control.vm import VmPrediction, release_basis
 from twin.equipment.base import Equipment, StepRequest, lab_truth
 from twin.physics import coating
+from twin.physics.energy import sputtering_kwh
 from twin.physics.melting import solidify
 from twin.plant.breakdowns import HOUR_S
 from twin.plant.buffers import Buffer
@@ -109,6 +110,7 @@ class Sputter(Machine):
             plan = loop.before_batch(run_id, recipe_sp, sctx, env.now) if loop else None
             yield from self.setup(half, run_id, "load")
             self.release_operators(reqs, t_ops)
+            pumped_from = env.now
             yield from self.setup(self.scfg.pump_down_min * 60.0, run_id, "pump-down")
             sp = loop.resolve(plan, env.now) if loop is not None and plan is not None \
                 else dict(recipe_sp)
@@ -119,6 +121,7 @@ class Sputter(Machine):
             res = results[-1]
             vm = loop.after_step(res, sctx) if loop is not None else None
             yield from self.setup(self.scfg.vent_min * 60.0, run_id, "vent")
+            vacuum_s = env.now - pumped_from
             reqs = yield from self.operators(run_id)
             t_ops = env.now
             yield from self.setup(half, run_id, "unload")
@@ -135,6 +138,10 @@ class Sputter(Machine):
             run.row.update(_run_row(run, self.path, rid, sp, res.values, res.status, start,
                                     env.now, pred, true, r))
             run.row.update(self.film_material)
+            # Electrical energy: the target power read back for the minutes deposited, and
+            # the tool's base load from pump-down to vent; each sheet carries its share.
+            energy = self._energy_kwh(res.values, vacuum_s)
+            run.row["step_energy_kwh"] = energy
             if vm is not None and loop is not None and plan is not None:
                 basis, why = release_basis(vm, window)
                 run.row.update(vm.as_columns())
@@ -149,7 +156,8 @@ class Sputter(Machine):
                               "sputter_path": self.path, "start_s": start, "end_s": env.now,
                               "sheet_index": i + 1, "area_cm2": r.sheet_area_cm2,
                               "pred_film_nm": pred["film_nm"],
-                              "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start})
+                              "pred_oxide_mean_nm": pred["cap_nm"], "origin_s": start,
+                              "step_energy_kwh": energy / len(sheets)})
             # A rotated sputter run's cap is uniform by construction: the uniformity is the
             # tool's, not the prediction's (twin.plant.release).
             evidence = Evidence.of(pred["cap_nm"], 1.0,
@@ -167,6 +175,17 @@ class Sputter(Machine):
             return None
         loop: ControlLoop = control.sputter_loop(self.path, self.scfg, recipe_sp)
         return loop
+
+    def _energy_kwh(self, values: Mapping[str, float], run_s: float) -> float:
+        """The run's electrical energy from its read-back values, kWh (NaN without them)."""
+        try:
+            power = float(values["power_w"])
+            minutes = float(values["deposit_min"]) + float(values.get("oxidize_min", 0.0))
+            return sputtering_kwh(power, 60.0 * minutes, run_s,
+                                  generator_efficiency=self.scfg.generator_efficiency,
+                                  base_load_kw=self.scfg.base_load_kw)
+        except (KeyError, TypeError, ValueError):
+            return math.nan  # no usable reading: the record says so
 
     def _predict(self, values: Mapping[str, float], vm: VmPrediction | None
                  ) -> dict[str, float]:

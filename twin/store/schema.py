@@ -141,6 +141,11 @@ COLUMNS: tuple[Column, ...] = (
        required=True),
     _c("end_iso", "str", "", _ALL, "end_s as ISO 8601 time"),
     _c("step_status", "str", "", _OX, "ok or aborted (a breakdown cut the step short)"),
+    _c("step_energy_kwh", "float", "kWh", _ALL,
+       "electrical energy of the production step that made this unit (melting for a heat, "
+       "milling for a lot, the oxidation furnace for a charge, coating for a roll, sputtering "
+       "for a run; a sheet's is its share of the run), computed by the twin's model from the "
+       "step's actual record (twin.physics.energy)"),
     _c("sheets", "int", "", _RUN, "sheets coated in the run"),
     # -- melting (heat) ----------------------------------------------------------------------
     _c("melted_s", "float", "s", _H, "time the melt finished"),
