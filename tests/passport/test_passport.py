@@ -91,6 +91,11 @@ def test_packages_read_back_and_their_numbers_are_the_batch_records(powder: Path
         assert ("batchId", p.batch_id) in specific
         parents = [x for x in str(row["parent_ids"]).split(",") if x]
         assert {v for n, v in specific if n == "parentBatchId"} == set(parents)
+        # Every ancestor by kind: a roll names its charge, lots and heats; a charge its lots
+        # and heats.
+        kinds = {n for n, _ in specific}
+        assert {"lotId", "heatId"} <= kinds
+        assert ("chargeId" in kinds) == (row["unit_kind"] == "roll")
         # The genealogy resolves inside the package, up to the melt heat.
         gen = _sm(store, aas, "Genealogy")
         for el in gen.submodel_element:

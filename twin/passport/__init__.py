@@ -183,7 +183,7 @@ def _write_one(run: RunData, bid: str, a: Assessment, ids: shell.Ids, out: Path,
         shell.record(ids, row, RECORD_KEYS),
     ]
     store: model.DictIdentifiableStore[model.Identifiable] = model.DictIdentifiableStore()
-    main = shell.shell(ids, row, parents, submodels)
+    main = shell.shell(ids, row, parents, submodels, run.ancestors(bid))
     for sm in submodels:
         store.add(sm)
     store.add(main)

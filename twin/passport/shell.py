@@ -238,13 +238,17 @@ def record(ids: Ids, row: Mapping[str, Any], keys: Sequence[str]) -> model.Submo
 
 
 def shell(ids: Ids, row: Mapping[str, Any], parents: Sequence[str],
-          submodels: Sequence[model.Submodel]) -> model.AssetAdministrationShell:
-    """The shell of one unit: its asset (batch id and parents as specific asset ids) and
-    references to its submodels and to its parents' shells."""
+          submodels: Sequence[model.Submodel],
+          ancestors: Sequence[Mapping[str, Any]] = ()) -> model.AssetAdministrationShell:
+    """The shell of one unit: its asset (batch id, its parents and every ancestor by kind
+    as specific asset ids: ``heatId``, ``lotId``, ``chargeId``, ``runId``) and references to
+    its submodels."""
     bid = str(row["unit_id"])
     specific = [model.SpecificAssetId("batchId", bid),
                 model.SpecificAssetId("unitKind", str(row.get("unit_kind") or "unit"))]
     specific += [model.SpecificAssetId("parentBatchId", p) for p in parents]
+    specific += [model.SpecificAssetId(f"{a['unit_kind']}Id", str(a["unit_id"]))
+                 for a in ancestors if a.get("unit_kind") and not a.get("_missing")]
     aas = model.AssetAdministrationShell(
         id_=ids.shell(bid),
         id_short=id_short(f"Batch_{bid}"),
