@@ -410,20 +410,9 @@ def _finite_rows(rows: list[list[Any]]) -> list[list[Any]]:
 
 def _report_from_journal(journal: Path, batch_id: str, kind: str
                          ) -> tuple[str, bytes] | None:
-    """A batch's report from a consistent copy of a live journal (in a worker thread: its
-    own read connection, which WAL lets run beside the twin's writes)."""
-    from twin.store.export import export_run
-
-    tmp = Path(tempfile.mkdtemp(prefix="anode-twin-web-"))
+    """A batch's report from a consistent copy of a live journal (in a worker thread)."""
+    tmp = exported_copy(journal, "anode-twin-web-")
     try:
-        src = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
-        dst = sqlite3.connect(tmp / "journal.sqlite")
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
-        export_run(tmp)
         return report_file(tmp, batch_id, kind)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -628,7 +617,7 @@ def folder_sources(root: Path) -> list[RunSource]:
     for f in folders:
         src = f
         if not (f / "batches.parquet").is_file():
-            src = _exported_copy(f)
+            src = exported_copy(f / "journal.sqlite")
         out.append(RunSource(src, run_view(src)))
     return out
 
@@ -637,11 +626,14 @@ def _is_run(p: Path) -> bool:
     return (p / "batches.parquet").is_file() or (p / "journal.sqlite").is_file()
 
 
-def _exported_copy(folder: Path) -> Path:
+def exported_copy(journal: Path, prefix: str = "anode-twin-serve-") -> Path:
+    """A temporary run folder exported from a consistent copy of ``journal`` (read through
+    its own read-only connection: WAL lets it run beside a live twin's writes); the
+    original folder is never written."""
     from twin.store.export import export_run
 
-    tmp = Path(tempfile.mkdtemp(prefix="anode-twin-serve-"))
-    src = sqlite3.connect(f"file:{folder / 'journal.sqlite'}?mode=ro", uri=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    src = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
     dst = sqlite3.connect(tmp / "journal.sqlite")
     try:
         src.backup(dst)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pandas as pd
 from asyncua import Client, ua
 
 from connectors.live.launcher import start_emulator
@@ -160,8 +160,8 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
         running.goto(f"{base}/running")
         running.evaluate("window.__loaded_once = true")
         # The running batch's prediction updates, pushed (no reload: the marker stays).
-        pred = running.wait_for_selector("[id^=pred-line1_oxidizer1][data-count]:not([data-count='0'])",
-                                         timeout=WAIT_MS)
+        pred = running.wait_for_selector(
+            "[id^=pred-line1_oxidizer1][data-count]:not([data-count='0'])", timeout=WAIT_MS)
         first = int(pred.get_attribute("data-count") or 0)
         running.wait_for_function(
             "n => +document.querySelector('[id^=pred-line1_oxidizer1]').dataset.count >= n + 5",
@@ -279,6 +279,19 @@ def test_live_web_view_in_a_browser(tmp_path: Path, browser: Any) -> None:
     finally:
         db.close()
     assert alarms.loc[int(aid or 0), "acknowledged_by"] == "alice"
+    # A killed twin's folder holds only its journal: serve exports a temporary copy and
+    # shows the same batches, without writing the folder.
+    from connectors.web.sources import folder_sources
+
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    shutil.copy(folder / "journal.sqlite", crashed / "journal.sqlite")
+    view = folder_sources(crashed)[0].snapshot()
+    exported = pd.read_parquet(folder / "batches.parquet")
+    released_units = exported[exported["unit_kind"] == "charge"]["unit_id"]
+    assert {b["unit_id"] for b in view["batches"]} <= set(released_units)
+    assert pid in {a["proposal_id"] for a in view["audit"]}
+    assert [p.name for p in crashed.iterdir()] == ["journal.sqlite"]
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
         for f in shots.glob("*.png"):
