@@ -153,6 +153,7 @@ class LiveSource:
         self._reports: dict[tuple[str, str], tuple[float, tuple[str, bytes] | None]] = {}
         self._report_lock = asyncio.Lock()
         self._failed: set[type[BaseException]] = set()
+        self._steps: dict[str, tuple[str, str]] = {}
         self._alarm_state: tuple[Any, ...] = ()
         self._alarm_rows: list[dict[str, Any]] = []
         session.listeners.append(self.on_station)
@@ -190,10 +191,24 @@ class LiveSource:
             new_rows = [list(r) for r in rec.rows[n_rows:]]
             new_samples = [list(s) for s in rec.samples[n_samples:]]
             self._pushed[path] = (bid, len(rec.rows), len(rec.samples))
-        self.hub.publish("station", {
+        msg: dict[str, Any] = {
             "line": self.line, "path": path, "batch_id": bid, "prediction": point,
             "state": views.text(values.get("State", "")),
-            "rows": _finite_rows(new_rows), "samples": _finite_rows(new_samples)})
+            "rows": _finite_rows(new_rows), "samples": _finite_rows(new_samples)}
+        step = (bid, getattr(rec, "step", ""))
+        if self._steps.get(path) != step:
+            # The PLC's step changed: the planned profile follows when it began heating.
+            self._steps[path] = step
+            msg["sp_profile"] = self._sp_profile(cur)
+        self.hub.publish("station", msg)
+
+    def _sp_profile(self, cur: Mapping[str, Any]) -> dict[str, list[float]] | None:
+        """The planned temperature of a running furnace step: the ramp from when the PLC
+        began heating (before that, after the plant file's loading time)."""
+        rec = cur.get("recorder")
+        start = float(cur.get("start_s", math.nan))
+        heat0 = getattr(rec, "entered", {}).get("Heating", start + self.session._load_s)
+        return _furnace_sp(heat0, dict(cur.get("setpoints") or {}))
 
     async def watch(self) -> None:
         """Push what the scans find changed, until cancelled."""
@@ -335,7 +350,7 @@ class LiveSource:
                 "path": path, "batch_id": bid, "start_s": views.num(start),
                 "setpoints": {k: views.num(v) for k, v in sp.items()
                               if isinstance(v, int | float)},
-                "sp_profile": _furnace_sp(start, sp),
+                "sp_profile": self._sp_profile(cur),
                 "trend": trend_of(rec.rows, rec.samples) if rec is not None else {},
                 "step": getattr(rec, "step", ""),
                 "predictions": list(preds[1]) if preds and preds[0] == bid else [],
@@ -562,11 +577,15 @@ def _last_batches(run: Any, rows: list[dict[str, Any]], db: sqlite3.Connection |
             tt, vv = views.thin(s["time_s"].tolist(), s["value"].tolist())
             trend[str(name)] = {"t_s": tt, "v": vv}
         sp = {k.removeprefix("sp_"): row[k] for k in row if str(k).startswith("sp_")}
+        # A batch made on a PLC: its step began with loading (the simulated furnace's did not).
+        ox = run.config.stations.oxidizer if run.config is not None else None
+        load_s = (ox.load_unload_h * 1800.0 if ox is not None and row.get("live_equipment")
+                  is True else 0.0)
         preds = _history_predictions(db, str(path), start, views.num(row.get("end_s")))
         out[str(path)] = {"path": str(path), "batch_id": bid, "start_s": start,
                           "setpoints": {k: views.num(v) for k, v in sp.items()
                                         if views.num(v) is not None},
-                          "sp_profile": _furnace_sp(start or 0.0, {
+                          "sp_profile": _furnace_sp((start or 0.0) + load_s, {
                               "start_c": row.get("sp_start_c"), "hold_c": row.get("sp_hold_c"),
                               "ramp_c_per_min": row.get("sp_ramp_c_per_min"),
                               "cool_c_per_min": row.get("sp_cool_c_per_min"),

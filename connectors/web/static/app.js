@@ -108,6 +108,7 @@
       refetch();
     }
     if (m.state) r.step = m.state;
+    if ("sp_profile" in m) { r.sp_profile = m.sp_profile; chartDrawn.delete(m.path); }
     if (m.prediction) push(r.predictions, m.prediction);
     const add = (name, t, v) => {
       const s = r.trend[name] || (r.trend[name] = { t_s: [], v: [] });
