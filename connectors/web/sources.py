@@ -31,7 +31,8 @@ import pandas as pd
 
 from connectors.web import views
 from twin.config.schema import PlantConfig
-from twin.errors import TwinError, UsageError
+from twin.errors import PhysicsError, TwinError, UsageError
+from twin.physics.oxidation_profile import Profile
 
 if TYPE_CHECKING:
     from connectors.live.session import LiveSession
@@ -88,19 +89,20 @@ def line_facts(cfg: PlantConfig) -> dict[str, Any]:
 
 
 def _furnace_sp(start_s: float, sp: Mapping[str, Any]) -> dict[str, list[float]] | None:
-    """The planned temperature of a furnace step on the simulation time axis (ramp, hold,
-    cool), from its setpoints."""
+    """The planned temperature of a furnace step (:meth:`Profile.ramp_hold`, ramp, hold,
+    cool) on the simulation time axis from ``start_s``; None without usable setpoints."""
     try:
-        start_c, hold_c = float(sp["start_c"]), float(sp["hold_c"])
-        ramp = abs(hold_c - start_c) / float(sp["ramp_c_per_min"]) * 60.0
-        hold = float(sp["hold_min"]) * 60.0
-        cool = abs(hold_c - start_c) / float(sp["cool_c_per_min"]) * 60.0
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        prof = Profile.ramp_hold(
+            start_c=float(sp["start_c"]), hold_c=float(sp["hold_c"]),
+            ramp_c_per_min=float(sp["ramp_c_per_min"]), hold_s=float(sp["hold_min"]) * 60.0,
+            cool_c_per_min=float(sp["cool_c_per_min"]), po2_atm=0.0, ph2o_atm=0.0)
+    except (KeyError, TypeError, ValueError, PhysicsError):
         return None
-    t = [start_s, start_s + ramp, start_s + ramp + hold, start_s + ramp + hold + cool]
-    if not all(math.isfinite(x) for x in (*t, start_c, hold_c)):
+    t = (start_s + prof.time_s).tolist()
+    temp = prof.temperature_c.tolist()
+    if not all(math.isfinite(x) for x in (*t, *temp)):
         return None
-    return {"t_s": t, "temperature_c": [start_c, hold_c, hold_c, start_c]}
+    return {"t_s": t, "temperature_c": temp}
 
 
 def trend_of(rows: Sequence[tuple[float, float, float, float]],

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from twin.report.data import as_float
+
 #: Most batch rows, audit records and cleared alarms a view carries (older ones are in the
 #: run folder and the release report; a page open for hours keeps a bounded table).
 MAX_ROWS = 200
@@ -30,12 +32,9 @@ FLOW = ("melter", "mill", "oxidizer", "coater", "sputter", "lab")
 
 
 def num(value: Any) -> float | None:
-    """A finite float, else None (JSON has no NaN)."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+    """A finite float, else None (JSON has no NaN): the release report's reading of a record
+    value (:func:`twin.report.data.as_float`)."""
+    return as_float(value)
 
 
 def jsonable(value: Any) -> Any:

@@ -8,8 +8,6 @@ product footprints), and the passport says which numbers are estimates.
 
 from __future__ import annotations
 
-import math
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -33,16 +31,9 @@ _NUSS = ("order of magnitude after Nuss & Eckelman (2014), 'Life cycle assessmen
 class MaterialFactor(Frozen):
     """Cradle-to-gate footprint of one purchased material, kg CO2e per kg."""
 
-    kg_co2e_per_kg: float = Field(ge=0, le=10_000)
+    kg_co2e_per_kg: float = Field(ge=0, le=10_000, allow_inf_nan=False)
     source: str = Field(min_length=1)
     estimate: bool = True
-
-    @field_validator("kg_co2e_per_kg")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
 
 
 def _f(value: float, source: str = _NUSS) -> MaterialFactor:
@@ -78,17 +69,11 @@ class PassportConfig(Frozen):
     """``[passport]``: nameplate data and the carbon footprint's factors."""
 
     manufacturer: Manufacturer = Manufacturer()
-    electricity_kg_co2e_per_kwh: float = Field(default=EU_GRID_KG_PER_KWH, ge=0, le=5)
+    electricity_kg_co2e_per_kwh: float = Field(default=EU_GRID_KG_PER_KWH, ge=0, le=5,
+                                               allow_inf_nan=False)
     electricity_source: str = Field(default=EU_GRID_SOURCE, min_length=1)
     electricity_estimate: bool = True
     materials: dict[str, MaterialFactor] = Field(default_factory=lambda: dict(DEFAULT_MATERIALS))
-
-    @field_validator("electricity_kg_co2e_per_kwh")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
 
     @field_validator("materials")
     @classmethod
